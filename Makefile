@@ -1,0 +1,41 @@
+# Run `make` or `make help` for the list of targets.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR := .rag
+DEMO_QUESTION := How long is the warranty on the Helios battery?
+# The corpus folders only: examples/README.md repeats the sample questions and would compete in retrieval.
+EXAMPLES := examples/docs examples/images examples/reports
+
+# Quiet, predictable CPU use for the demo and the tests (2-core machines, forked workers).
+demo test: export TOKENIZERS_PARALLELISM := false
+demo test: export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: help setup demo test lint examples clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## Create .venv and install the project with dev tools (fast when up to date)
+	@bash scripts/setup.sh
+
+demo: setup ## Ingest the example corpus into .rag/ and ask a question about it
+	$(BIN)/rag ingest $(EXAMPLES)
+	$(BIN)/rag query "$(DEMO_QUESTION)"
+
+test: setup ## Run the test suite
+	$(BIN)/pytest -q
+
+lint: setup ## ruff check, ruff format --check and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+examples: setup ## Regenerate the example corpus in examples/
+	$(BIN)/python examples/make_examples.py
+
+clean: ## Remove the local data directory (.rag/)
+	rm -rf $(DATA_DIR)

@@ -1,0 +1,168 @@
+"""PDF files with pypdfium2: per page, one rendered ``page`` item and the page text's ``text`` chunks.
+
+Pages are processed one at a time (rendered, text extracted, PDFium objects closed) before anything is
+yielded, so memory stays bounded by one page. The render scale is ``render_dpi / 72``, lowered for huge pages
+so that no render exceeds ``max_pixels``.
+
+PDFium is not thread-safe, not even across different documents, so every PDFium call here runs under one
+module-wide lock; other code that calls pypdfium2 in this process should not run concurrently with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
+
+from ingest.chunking import Chunker
+from ingest.imaging import fit_pixels
+from ingest.loaders.base import require_nonempty
+from rag.errors import SourceLoadError
+from rag.records import Item, Source
+
+__all__ = ["PdfLoader", "normalize_page_text"]
+
+logger = logging.getLogger(__name__)
+
+_PDFIUM_LOCK = threading.RLock()
+_POINTS_PER_INCH = 72
+# Control characters PDFium emits (e.g. \x02 at hyphenated line ends), except tab and newline.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def normalize_page_text(text: str) -> str:
+    """PDFium's page text with ``\\n`` line ends and without stray control characters."""
+    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+class PdfLoader:
+    """Yields, for page ``n`` (1-based): ``Item(kind="page", locator="page-n")`` with the rendered page and its
+    text, then ``Item(kind="text", locator="page-n/chunk-i")`` per chunk of that text, with ``char_span``
+    relative to the page text."""
+
+    name = "pdf"
+    mime_types = frozenset({"application/pdf"})
+
+    def __init__(self, chunker: Chunker, render_dpi: int, max_pages: int, max_pixels: int) -> None:
+        if render_dpi < 1 or max_pages < 1 or max_pixels < 1:
+            raise ValueError("render_dpi, max_pages and max_pixels must be positive")
+        self.chunker = chunker
+        self.render_dpi = render_dpi
+        self.max_pages = max_pages
+        self.max_pixels = max_pixels
+
+    def load(self, source: Source) -> Iterator[Item]:
+        path = source.path
+        where = str(path)
+        require_nonempty(path)
+        with _PDFIUM_LOCK:
+            pdf = _open(path)
+        try:
+            with _PDFIUM_LOCK:
+                pages = len(pdf)
+                title = _title(pdf) or path.stem or path.name
+            if pages == 0:
+                raise SourceLoadError("PDF has no pages", source=where)
+            if pages > self.max_pages:
+                raise SourceLoadError(
+                    f"PDF has {pages} pages, over the cap of {self.max_pages} (pdf.max_pages)", source=where
+                )
+            for number in range(1, pages + 1):
+                with _PDFIUM_LOCK:
+                    image, text = self._read_page(pdf, number, pages, where)
+                yield Item(
+                    kind="page",
+                    locator=f"page-{number}",
+                    image=fit_pixels(image, self.max_pixels),
+                    text=text if text.strip() else None,
+                    page=number,
+                    title=title,
+                )
+                for index, chunk in enumerate(self.chunker.chunk(text)):
+                    yield Item(
+                        kind="text",
+                        locator=f"page-{number}/chunk-{index}",
+                        text=chunk.text,
+                        page=number,
+                        char_span=(chunk.start, chunk.end),
+                        title=title,
+                    )
+        finally:
+            with _PDFIUM_LOCK:
+                pdf.close()
+
+    def _read_page(self, pdf: pdfium.PdfDocument, number: int, pages: int, where: str) -> tuple[Image.Image, str]:
+        """Render page ``number`` to RGB and extract its text; PDFium objects are closed before returning."""
+        page = None
+        try:
+            page = pdf[number - 1]
+            width_pt, height_pt = page.get_size()
+            bitmap = page.render(scale=self._scale(width_pt, height_pt))
+            try:
+                rendered = bitmap.to_pil()
+                # A copy that owns its pixels: the bitmap's buffer is freed on close.
+                image = rendered.convert("RGB") if rendered.mode != "RGB" else rendered.copy()
+            finally:
+                bitmap.close()
+            textpage = page.get_textpage()
+            try:
+                text = normalize_page_text(textpage.get_text_range())
+            finally:
+                textpage.close()
+        except pdfium.PdfiumError as exc:
+            raise SourceLoadError(f"page {number} of {pages} cannot be read: {exc}", source=where) from exc
+        finally:
+            if page is not None:
+                page.close()
+        return image, text
+
+    def _scale(self, width_pt: float, height_pt: float) -> float:
+        scale = self.render_dpi / _POINTS_PER_INCH
+        area_pt = max(width_pt, 1.0) * max(height_pt, 1.0)
+        if area_pt * scale * scale > self.max_pixels:
+            scale = math.sqrt(self.max_pixels / area_pt)
+            logger.debug("large PDF page (%.0fx%.0f pt): rendering at scale %.3f", width_pt, height_pt, scale)
+        return scale
+
+
+def _open(path: Path) -> pdfium.PdfDocument:
+    """Open with PDFium's own loader so that a failure's error code is the fresh one.
+
+    (``pdfium.PdfDocument(path)`` also fails for documents without pages, and then reports whatever error
+    code an earlier, unrelated failure left behind: PDFium sets its last error only when loading fails.)
+    """
+    encoded = (os.fspath(path) + "\x00").encode("utf-8", errors="surrogateescape")
+    handle = pdfium_c.FPDF_LoadDocument(encoded, None)
+    if not handle:
+        raise SourceLoadError(_open_reason(pdfium_c.FPDF_GetLastError()), source=str(path))
+    return pdfium.PdfDocument(handle)
+
+
+def _open_reason(code: int) -> str:
+    if code == pdfium_c.FPDF_ERR_PASSWORD:
+        return "encrypted PDF (password required)"
+    if code == pdfium_c.FPDF_ERR_SECURITY:
+        return "encrypted PDF (unsupported security handler)"
+    if code == pdfium_c.FPDF_ERR_FORMAT:
+        return "corrupt or truncated PDF: PDFium cannot parse it (data format error)"
+    if code == pdfium_c.FPDF_ERR_FILE:
+        return "cannot read file: PDFium cannot open it (missing or unreadable)"
+    return f"cannot open PDF: PDFium error code {code}"
+
+
+def _title(pdf: pdfium.PdfDocument) -> str | None:
+    try:
+        title = pdf.get_metadata_value("Title")
+    except pdfium.PdfiumError as exc:
+        logger.debug("cannot read PDF metadata: %s", exc)
+        return None
+    title = " ".join(title.split()) if isinstance(title, str) else ""
+    return title or None

@@ -1,0 +1,215 @@
+"""The ``rag`` command line.
+
+Exit status: 0 success; 1 some inputs failed (the rest were processed); 2 configuration or usage error;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy/torch load: on small machines numpy's BLAS threads fight torch's for the same cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.engine import RAG
+    from rag.records import Hit, IngestReport
+
+__all__ = ["main"]
+
+log = logging.getLogger("rag")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Multimodal retrieval over your files.")
+    parser.add_argument("--env-file", type=Path, help="read settings from this file instead of ./.env")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = sub.add_parser("ingest", help="ingest files, directories (recursive) or glob patterns")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--tenant", help="tenant to ingest into (default: RAG_TENANT)")
+    ingest.add_argument("--recreate", action="store_true", help="drop and recreate the collection first")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    query = sub.add_parser("query", help="print the ranked hits for a question")
+    query.add_argument("text", metavar="QUESTION")
+    query.add_argument("--limit", "-n", type=int, help="number of hits (default: RAG_RETRIEVAL__LIMIT)")
+    query.add_argument("--json", action="store_true", help="print hits as JSON")
+    query.add_argument("--tenant")
+    query.add_argument("--source", action="append", help="only this source (path or file name); repeatable")
+    query.add_argument("--modality", action="append", choices=["text", "image", "video"], help="repeatable")
+    query.add_argument("--page-from", type=int)
+    query.add_argument("--page-to", type=int)
+
+    sources = sub.add_parser("sources", help="list ingested sources")
+    sources.add_argument("--tenant")
+    sources.add_argument("--json", action="store_true")
+
+    delete = sub.add_parser("delete", help="remove a source and its points")
+    delete.add_argument("source", help="path or source id")
+    delete.add_argument("--tenant")
+
+    sub.add_parser("info", help="show the chosen profile, models and collection")
+    return parser
+
+
+def _setup_logging(verbose: int, level: str) -> None:
+    chosen = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else getattr(logging, level)
+    logging.basicConfig(level=chosen, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if chosen > logging.INFO:
+        for noisy in ("sentence_transformers", "transformers", "httpx", "qdrant_client", "huggingface_hub"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+
+
+def _rel(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _announce(rag: RAG) -> None:
+    _say(f"rag: {rag.models.describe()}")
+    for note in rag.notes:
+        _say(f"rag: note: {note}")
+
+
+def _print_report(report: IngestReport) -> None:
+    _say(
+        f"files seen {report.files_seen}, ingested {report.ingested}, unchanged {report.unchanged}, "
+        f"skipped {len(report.skipped)}, failed {len(report.failed)}; points written {report.points_written}, "
+        f"removed {report.points_deleted}; {report.seconds:.1f}s"
+    )
+    for entry in report.skipped:
+        _say(f"  skipped {_rel(entry.path)}: {entry.reason}")
+    for entry in report.failed:
+        _say(f"  FAILED  {_rel(entry.path)}: {entry.reason}")
+
+
+def _snippet(text: str | None, width: int = 100) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _print_hits(hits: Sequence[Hit], rag: RAG) -> None:
+    if not hits:
+        print("no hits")
+        return
+    for hit in hits:
+        location = hit.location.replace(Path(hit.path).name, _rel(hit.path), 1)
+        print(f"{hit.rank:>2}. {hit.score:.4f}  {hit.modality:<5}  {location}")
+        if hit.kind == "text" and hit.text:
+            print(f"      {_snippet(hit.text)}")
+        if hit.image_ref:
+            print(f"      image: {_rel(str(rag.media.root / hit.image_ref))}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rag.config import Settings
+    from rag.engine import RAG
+    from rag.records import SearchFilters
+
+    settings = Settings(_env_file=args.env_file) if args.env_file else Settings()  # type: ignore[call-arg]
+    _setup_logging(args.verbose, settings.log_level)
+    rag = RAG.from_settings(settings)
+    try:
+        if args.command in {"sources", "delete"}:
+            return _run_sources(args, rag)
+        rag.warm_up()
+        if args.command == "ingest":
+            report = rag.ingest(
+                args.paths, tenant=args.tenant, recreate=args.recreate, progress=False if args.no_progress else None
+            )
+            _announce(rag)
+            if args.json:
+                print(report.model_dump_json(indent=2))
+            _print_report(report)
+            return 0 if report.ok else 1
+        if args.command == "query":
+            filters = SearchFilters(
+                sources=args.source, modalities=args.modality, page_from=args.page_from, page_to=args.page_to
+            )
+            hits = rag.search(args.text, tenant=args.tenant, filters=filters, limit=args.limit)
+            _announce(rag)
+            if args.json:
+                print(json.dumps([h.model_dump() for h in hits], indent=2, ensure_ascii=False))
+            else:
+                _print_hits(hits, rag)
+            return 0
+        if args.command == "info":
+            _announce(rag)
+            info: dict[str, Any] = {
+                "profile": rag.models.profile,
+                "vectors": {n: {"model": e.model_id, "dim": e.dimension} for n, e in rag.models.embedders.items()},
+                "disabled": dict(rag.models.disabled),
+                "store": rag.store.location,
+                "collection": rag.store.collection,
+                "points": rag.store.count(),
+            }
+            print(json.dumps(info, indent=2))
+            return 0
+    finally:
+        rag.close()
+    return 2
+
+
+def _run_sources(args: argparse.Namespace, rag: RAG) -> int:
+    if args.command == "delete":
+        removed = rag.delete(args.source, tenant=args.tenant)
+        _say(f"deleted {args.source}: {removed} points")
+        return 0
+    records = rag.sources(tenant=args.tenant)
+    if args.json:
+        print(json.dumps([r.payload() for r in records], indent=2))
+    else:
+        for r in records:
+            print(f"{_rel(r.path)}  {r.mime_type}  {r.points} points  {r.ingested_at}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from rag.errors import RagError
+
+    try:
+        return _run(args)
+    except ValidationError as exc:
+        _say(f"rag: invalid settings:\n{exc}")
+        return 2
+    except RagError as exc:
+        _say(f"rag: error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _say("rag: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

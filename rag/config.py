@@ -1,0 +1,171 @@
+"""One typed ``Settings`` object, read from ``RAG_*`` environment variables (nested with ``__``) and an
+optional ``.env`` file. It is built once at the edge (CLI, API, your service) and passed in; nothing
+deeper in the code reads the environment. ``.env.example`` mirrors every field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "PROFILES",
+    "VECTOR_NAMES",
+    "ChunkingSettings",
+    "ImageSettings",
+    "ModelSpec",
+    "ModelsSettings",
+    "PdfSettings",
+    "Profile",
+    "QdrantSettings",
+    "RetrievalSettings",
+    "Settings",
+    "validate_tenant",
+]
+
+Profile = Literal["gpu", "cpu", "offline"]
+VECTOR_NAMES: tuple[str, ...] = ("text", "image", "video")
+BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
+DISABLED = "none"
+
+# The models behind each named vector, per profile. A vector missing from a profile is disabled there.
+PROFILES: dict[Profile, dict[str, str]] = {
+    "gpu": {
+        "text": "Qwen/Qwen3-VL-Embedding-2B",
+        "image": "Qwen/Qwen3-VL-Embedding-2B",
+        "video": "Qwen/Qwen3-VL-Embedding-2B",
+    },
+    "cpu": {
+        "text": "sentence-transformers/all-MiniLM-L6-v2",
+        "image": "sentence-transformers/clip-ViT-B-32",
+    },
+    "offline": {"text": BUNDLED_MINILM},
+}
+
+_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "xxx", "your-api-key"}
+
+
+def validate_tenant(tenant: str) -> str:
+    if not _TENANT_RE.fullmatch(tenant):
+        raise ValueError(f"invalid tenant {tenant!r}: use 1-64 letters, digits, '_', '.', '-'")
+    return tenant
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Section):
+    """A model: a hub id, a local directory, or ``bundled:all-MiniLM-L6-v2``; ``none`` disables the vector."""
+
+    name: str
+    revision: str | None = Field(default=None, description="Pinned hub revision (commit, tag or branch).")
+
+    @property
+    def disabled(self) -> bool:
+        return self.name.strip().lower() == DISABLED
+
+
+class QdrantSettings(_Section):
+    path: Path | None = Field(default=None, description="Embedded store directory; default DATA_DIR/qdrant.")
+    url: str | None = Field(default=None, description="Qdrant server URL; when set, the embedded store is not used.")
+    api_key: SecretStr | None = None
+    collection: str = "rag"
+    timeout_s: int = Field(default=30, ge=1)
+    prefer_grpc: bool = False
+    shard_number: int | None = Field(default=None, ge=1, description="Server only: shards of a new collection.")
+    replication_factor: int | None = Field(default=None, ge=1, description="Server only: replicas per shard.")
+    upsert_batch_size: int = Field(default=256, ge=1)
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("RAG_QDRANT__API_KEY is a placeholder; set the real key or leave it empty")
+        return value
+
+
+class ModelsSettings(_Section):
+    profile: Literal["auto", "gpu", "cpu", "offline"] = "auto"
+    text: ModelSpec | None = Field(default=None, description="Overrides the profile's text model.")
+    image: ModelSpec | None = Field(default=None, description="Overrides the profile's image model.")
+    video: ModelSpec | None = Field(default=None, description="Overrides the profile's video model.")
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
+    batch_size: int = Field(default=16, ge=1)
+    trust_remote_code: bool = False
+    cache_dir: Path | None = None
+    offline: bool = Field(default=False, description="Never contact the model hub; use local or cached files only.")
+
+    def override(self, vector: str) -> ModelSpec | None:
+        spec: ModelSpec | None = getattr(self, vector)
+        return spec
+
+
+class ChunkingSettings(_Section):
+    tokens: int = Field(default=256, ge=16, description="Chunk size in the text model's tokens (capped by the model).")
+    overlap: int = Field(default=32, ge=0, description="Overlap between neighbouring chunks, in tokens.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap >= self.tokens // 2:
+            raise ValueError("chunking.overlap must be less than half of chunking.tokens")
+        return self
+
+
+class ImageSettings(_Section):
+    max_pixels: int = Field(
+        default=1280 * 28 * 28, ge=32 * 32, description="Images are downscaled to this for embedding."
+    )
+    max_source_pixels: int = Field(
+        default=89_478_485, ge=1, description="Images larger than this are refused (decompression bombs)."
+    )
+    store_max_side: int = Field(default=1024, ge=64, description="Longest side of the stored image/page render.")
+
+
+class PdfSettings(_Section):
+    render_dpi: int = Field(default=110, ge=36, le=600)
+    max_pages: int = Field(default=2000, ge=1, description="PDFs with more pages are refused.")
+
+
+class RetrievalSettings(_Section):
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = Field(default=60, ge=1, description="RRF constant k (Qdrant's own default is 2).")
+    prefetch_limit: int = Field(default=50, ge=1, description="Candidates fetched per named vector before fusion.")
+    limit: int = Field(default=10, ge=1, le=1000)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment: ``RAG_<FIELD>``, nested ``RAG_<SECTION>__<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default=Path(".rag"), description="Embedded store and stored images live here.")
+    tenant: Annotated[str, Field(description="Tenant used by the CLI and library when none is given.")] = "default"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    pdf: PdfSettings = Field(default_factory=PdfSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    _validate_tenant = field_validator("tenant")(classmethod(lambda cls, v: validate_tenant(v)))
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.qdrant.path if self.qdrant.path is not None else self.data_dir / "qdrant"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"

@@ -1,0 +1,132 @@
+"""The embedder role: turn text, images (and video clips) into vectors.
+
+:class:`Embedder` is the protocol; :class:`SentenceTransformerEmbedder` is the implementation over a
+loaded ``sentence_transformers.SentenceTransformer``. Inputs are our own values (``str``, PIL images,
+:class:`VideoClip`), never file paths or URLs: sentence-transformers would open or fetch any string that
+looks like one, so text always reaches it wrapped as text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["EmbedInput", "Embedder", "SentenceTransformerEmbedder", "VideoClip"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoClip:
+    """Decoded frames of one clip, ``(T, H, W, C)`` uint8, with the rate they were sampled at."""
+
+    frames: np.ndarray
+    fps: float
+
+
+EmbedInput = "str | Image.Image | VideoClip"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """One embedding model. ``model_id`` names it in the collection schema."""
+
+    model_id: str
+    dimension: int
+    modalities: frozenset[str]
+    max_tokens: int
+
+    def encode_documents(self, inputs: Sequence[Any]) -> np.ndarray: ...
+
+    def encode_queries(self, inputs: Sequence[Any]) -> np.ndarray: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+
+def _modality(value: object) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, VideoClip):
+        return "video"
+    return "image"
+
+
+class SentenceTransformerEmbedder:
+    """Wraps a loaded SentenceTransformer; batches, normalises and guards inputs."""
+
+    def __init__(self, model: Any, *, model_id: str, batch_size: int) -> None:
+        self._model = model
+        self.model_id = model_id
+        self.batch_size = batch_size
+        self.dimension = int(model.get_embedding_dimension())
+        self.modalities = frozenset(getattr(model, "modalities", None) or ["text"])
+        # The model reads at most this many tokens (special tokens included); chunks are sized below it.
+        self.max_tokens = int(model.max_seq_length or 512)
+        self._tokenizer = model.tokenizer
+
+    def __repr__(self) -> str:
+        modalities = sorted(self.modalities)
+        return f"SentenceTransformerEmbedder({self.model_id!r}, dim={self.dimension}, modalities={modalities})"
+
+    def _prepare(self, inputs: Sequence[Any]) -> list[Any]:
+        prepared: list[Any] = []
+        for value in inputs:
+            modality = _modality(value)
+            if modality not in self.modalities:
+                raise RagError(
+                    f"{self.model_id} cannot embed {modality} inputs (it supports {sorted(self.modalities)})"
+                )
+            if isinstance(value, str):
+                # A bare string that looks like a path or URL would be opened as an image or video.
+                multimodal = len(self.modalities) > 1
+                prepared.append({"text": value} if multimodal else value)
+            elif isinstance(value, VideoClip):
+                prepared.append(
+                    {
+                        "array": value.frames,
+                        "video_metadata": {"fps": value.fps, "total_num_frames": int(value.frames.shape[0])},
+                    }
+                )
+            else:
+                prepared.append(value)
+        return prepared
+
+    def _encode(self, inputs: Sequence[Any], *, query: bool) -> np.ndarray:
+        if not inputs:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        method = self._model.encode_query if query else self._model.encode_document
+        vectors = method(
+            self._prepare(inputs),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_documents(self, inputs: Sequence[Any]) -> np.ndarray:
+        return self._encode(inputs, query=False)
+
+    def encode_queries(self, inputs: Sequence[Any]) -> np.ndarray:
+        return self._encode(inputs, query=True)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token of ``text`` in this model's tokenizer (no special tokens)."""
+        encoded = self._tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
+        )
+        return [(int(s), int(e)) for s, e in encoded["offset_mapping"]]
+
+    @property
+    def special_tokens(self) -> int:
+        """How many special tokens the tokenizer adds around one text (CLS/SEP, BOS/EOS)."""
+        return len(self._tokenizer("", add_special_tokens=True)["input_ids"])

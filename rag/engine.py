@@ -1,0 +1,157 @@
+"""``RAG``: the thin facade services and the CLI use. It composes the roles and owns nothing heavy itself.
+
+rag = RAG.from_settings()          # cheap: stores settings
+rag.warm_up()                      # loads the models and opens the store, once
+report = rag.ingest(["docs/"])
+hits = rag.search("how long is the warranty?", filters=SearchFilters(modalities=["text"]))
+rag.close()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.config import Settings, validate_tenant
+from rag.errors import RagError
+from rag.media import MediaStore
+from rag.models import LoadedModels, load_embedders
+from rag.records import Hit, IngestReport, SearchFilters
+from rag.retriever import Retriever
+from rag.store import CollectionSchema, QdrantStore, SourceRecord, VectorSchema
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["RAG"]
+
+log = logging.getLogger(__name__)
+
+
+class RAG:
+    def __init__(self, settings: Settings, *, models: LoadedModels | None = None) -> None:
+        self.settings = settings
+        self._models = models
+        self.store = QdrantStore(settings.qdrant, path=settings.qdrant_path)
+        self.media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
+        self._retriever: Retriever | None = None
+        self._schema_checked = False
+        self.notes: list[str] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> RAG:
+        """Build from a ``Settings`` (default: read from the environment and ``.env``)."""
+        base = settings if settings is not None else Settings()
+        return cls(base.model_copy(update=overrides) if overrides else base)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def warm_up(self) -> RAG:
+        """Load the models and open the store. Idempotent; call it once at start-up."""
+        if self._models is None:
+            _limit_blas_threads()
+            self._models = load_embedders(self.settings)
+        self.store.open()
+        return self
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> RAG:
+        return self.warm_up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def models(self) -> LoadedModels:
+        if self._models is None:
+            self.warm_up()
+        assert self._models is not None
+        return self._models
+
+    @property
+    def schema(self) -> CollectionSchema:
+        return CollectionSchema(
+            tuple(VectorSchema(name, e.dimension, e.model_id) for name, e in self.models.embedders.items())
+        )
+
+    def _tenant(self, tenant: str | None) -> str:
+        return validate_tenant(tenant) if tenant is not None else self.settings.tenant
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        tenant: str | None = None,
+        recreate: bool = False,
+        progress: bool | None = None,
+    ) -> IngestReport:
+        from ingest.pipeline import IngestPipeline, build_loaders
+
+        models = self.models
+        self.notes.extend(self.store.ensure_collection(self.schema, recreate=recreate))
+        self._schema_checked = True
+        pipeline = IngestPipeline(
+            settings=self.settings,
+            embedders=models.embedders,
+            store=self.store,
+            media=self.media,
+            loaders=build_loaders(self.settings, models.embedders.get("text")),
+            profile=models.profile,
+        )
+        return pipeline.run(paths, tenant=self._tenant(tenant), progress=progress)
+
+    # -- query -----------------------------------------------------------------------------------
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(
+                embedders=self.models.embedders, store=self.store, settings=self.settings.retrieval
+            )
+        if not self._schema_checked:
+            self.notes.extend(self.store.check_schema(self.schema, mode="read"))
+            self._schema_checked = True
+        return self._retriever
+
+    def search(
+        self,
+        query: str | Image.Image,
+        *,
+        tenant: str | None = None,
+        filters: SearchFilters | None = None,
+        limit: int | None = None,
+    ) -> list[Hit]:
+        return self.retriever.search(query, tenant=self._tenant(tenant), filters=filters, limit=limit)
+
+    # -- sources ---------------------------------------------------------------------------------
+
+    def sources(self, *, tenant: str | None = None) -> list[SourceRecord]:
+        self.store.open()
+        return self.store.list_sources(self._tenant(tenant))
+
+    def delete(self, source: str | Path, *, tenant: str | None = None) -> int:
+        """Remove a source (by path or source id) and its stored images; returns the points removed."""
+        tenant = self._tenant(tenant)
+        self.store.open()
+        path = Path(source).expanduser()
+        source_id = str(path.resolve()) if path.exists() else str(source)
+        removed = self.store.delete_source(tenant, source_id)
+        if removed == 0:
+            raise RagError(f"no source {source_id!r} in tenant {tenant!r}")
+        self.media.remove(tenant, source_id)
+        return removed
+
+
+def _limit_blas_threads() -> None:
+    """numpy's BLAS threads (used by the embedded store) fight torch's on small machines."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1, user_api="blas")

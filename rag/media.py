@@ -1,0 +1,77 @@
+"""Stored images (image thumbnails, PDF page renders, video keyframes) kept on disk next to the store.
+
+Layout: ``MEDIA_DIR/<source key>/<content hash[:16]>/<locator>.jpg``. The source key is derived from the
+tenant and source id, so deleting a source removes one directory, and a new content version is written
+beside the old one until it is complete. References stored in payloads are relative POSIX paths.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["MediaStore"]
+
+_NAMESPACE = uuid.UUID("0b5f8a52-1f4e-4c39-8a57-5f1d2f7c6e30")
+
+
+class MediaStore:
+    def __init__(self, root: Path, *, max_side: int = 1024, quality: int = 85) -> None:
+        self.root = root
+        self.max_side = max_side
+        self.quality = quality
+
+    @staticmethod
+    def source_key(tenant: str, source_id: str) -> str:
+        return uuid.uuid5(_NAMESPACE, f"{tenant}\x1f{source_id}").hex
+
+    def save(self, tenant: str, source_id: str, content_hash: str, locator: str, image: Image.Image) -> str:
+        """Write a JPEG (longest side capped) atomically; return its reference."""
+        from PIL import Image as PILImage
+
+        ref = PurePosixPath(self.source_key(tenant, source_id), content_hash[:16], locator.replace("/", "_") + ".jpg")
+        target = self.root / ref
+        target.parent.mkdir(parents=True, exist_ok=True)
+        thumb = image.convert("RGB") if image.mode != "RGB" else image.copy()
+        thumb.thumbnail((self.max_side, self.max_side), PILImage.Resampling.LANCZOS)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                thumb.save(fh, format="JPEG", quality=self.quality)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return str(ref)
+
+    def prune(self, tenant: str, source_id: str, keep_hash: str) -> None:
+        """Remove stored images of other content versions of the source."""
+        base = self.root / self.source_key(tenant, source_id)
+        if not base.is_dir():
+            return
+        for child in base.iterdir():
+            if child.name != keep_hash[:16]:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def remove_version(self, tenant: str, source_id: str, content_hash: str) -> None:
+        shutil.rmtree(self.root / self.source_key(tenant, source_id) / content_hash[:16], ignore_errors=True)
+
+    def remove(self, tenant: str, source_id: str) -> None:
+        shutil.rmtree(self.root / self.source_key(tenant, source_id), ignore_errors=True)
+
+    def resolve(self, ref: str) -> Path:
+        """The file behind a reference; refuses anything that escapes the media directory."""
+        path = (self.root / ref).resolve()
+        root = self.root.resolve()
+        if root not in path.parents:
+            raise RagError(f"invalid image reference {ref!r}")
+        return path

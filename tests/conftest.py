@@ -1,0 +1,98 @@
+"""Session-wide fixtures: tiny offline models (built once), clean environment, settings factories."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.config import BUNDLED_MINILM, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's RAG_* variables or ./.env."""
+    for key in list(os.environ):
+        if key.startswith("RAG_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from rag.testing.tiny_models import build_all
+
+    return build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+def _models_env(kind: str, tiny: dict[str, Path]) -> dict[str, Any]:
+    if kind == "qwen":  # like the gpu profile: one Qwen3-VL model behind text, image and video
+        path = str(tiny["qwen3vl_embedding"])
+        return {"profile": "gpu", "text": {"name": path}, "image": {"name": path}, "video": {"name": path}}
+    if kind == "clip":  # like the cpu profile: MiniLM for text, CLIP for images
+        return {"profile": "cpu", "text": {"name": BUNDLED_MINILM}, "image": {"name": str(tiny["clip"])}}
+    if kind == "minilm":  # the offline profile
+        return {"profile": "offline"}
+    raise ValueError(kind)
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, tiny_models: dict[str, Path]) -> SettingsFactory:
+    def factory(kind: str = "clip", **overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "models": _models_env(kind, tiny_models)}
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def loaded_models(tiny_models: dict[str, Path]) -> Callable[[str], Any]:
+    """Load each model set once per session; tests share the loaded embedders."""
+    from rag.models import load_embedders
+
+    cache: dict[str, Any] = {}
+
+    def get(kind: str) -> Any:
+        if kind not in cache:
+            settings = Settings(_env_file=None, models=_models_env(kind, tiny_models))  # type: ignore[call-arg]
+            cache[kind] = load_embedders(settings)
+        return cache[kind]
+
+    return get
+
+
+@pytest.fixture
+def make_rag(make_settings: SettingsFactory, loaded_models: Callable[[str], Any]) -> Iterator[Callable[..., Any]]:
+    from rag.engine import RAG
+
+    opened: list[RAG] = []
+
+    def factory(kind: str = "clip", **overrides: Any) -> RAG:
+        rag = RAG(make_settings(kind, **overrides), models=loaded_models(kind))
+        rag.warm_up()
+        opened.append(rag)
+        return rag
+
+    yield factory
+    for rag in opened:
+        rag.close()

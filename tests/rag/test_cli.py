@@ -1,0 +1,90 @@
+"""The ``rag`` command end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.integration
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, tiny_models: dict[str, Path]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        RAG_DATA_DIR=str(tmp_path / "data"),
+        RAG_MODELS__PROFILE="cpu",
+        RAG_MODELS__TEXT__NAME="bundled:all-MiniLM-L6-v2",
+        RAG_MODELS__IMAGE__NAME=str(tiny_models["clip"]),
+        HF_HUB_OFFLINE="1",
+    )
+    return env
+
+
+def test_ingest_then_query_json_and_text(tmp_path: Path, cli_env: dict[str, str]):
+    folder = tmp_path / "never-seen"
+    folder.mkdir()
+    (folder / "cats.md").write_text("# Cats\n\nCats sleep for most of the day and purr when content.\n")
+    (folder / "rockets.txt").write_text("Rockets burn fuel to produce thrust and reach orbit.\n")
+    Image.new("RGB", (40, 30), "orange").save(folder / "photo.jpg")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+
+    ingest = _run(["ingest", str(folder), "--no-progress"], cli_env, tmp_path)
+    assert ingest.returncode == 1, ingest.stderr  # one file failed, the others went in
+    assert "profile cpu" in ingest.stderr
+    assert "ingested 3" in ingest.stderr and "failed 1" in ingest.stderr
+    assert "broken.png" in ingest.stderr
+
+    again = _run(
+        ["ingest", str(folder / "cats.md"), str(folder / "rockets.txt"), "--no-progress", "--json"], cli_env, tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["unchanged"] == 2 and report["points_written"] == 0
+
+    query = _run(["query", "how do rockets reach orbit?", "--json", "--limit", "5"], cli_env, tmp_path)
+    assert query.returncode == 0, query.stderr
+    hits = json.loads(query.stdout)
+    assert hits[0]["path"].endswith("rockets.txt")
+    assert {h["modality"] for h in hits} == {"text", "image"}
+    assert all(h["tenant"] == "default" for h in hits)
+
+    text = _run(["query", "sleepy purring animals", "--modality", "text"], cli_env, tmp_path)
+    assert text.returncode == 0, text.stderr
+    first = text.stdout.splitlines()[0]
+    assert first.lstrip().startswith("1.") and "cats.md" in first
+
+    sources = _run(["sources", "--json"], cli_env, tmp_path)
+    assert sorted(Path(s["path"]).name for s in json.loads(sources.stdout)) == ["cats.md", "photo.jpg", "rockets.txt"]
+    deleted = _run(["delete", str(folder / "cats.md")], cli_env, tmp_path)
+    assert deleted.returncode == 0 and "deleted" in deleted.stderr
+
+
+def test_configuration_errors_are_one_clear_line_not_a_traceback(tmp_path: Path, cli_env: dict[str, str]):
+    env = {**cli_env, "RAG_MODELS__TEXT__NAME": str(tmp_path / "no-such-model")}
+    result = _run(["query", "anything"], env, tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "no-such-model" in result.stderr and "RAG_MODELS__TEXT__NAME" in result.stderr
+
+    env = {**cli_env, "RAG_RETRIEVAL__FUSION": "nope"}
+    result = _run(["query", "anything"], env, tmp_path)
+    assert result.returncode == 2 and "invalid settings" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_query_before_any_ingest_says_what_to_do(tmp_path: Path, cli_env: dict[str, str]):
+    result = _run(["query", "anything"], cli_env, tmp_path)
+    assert result.returncode == 2
+    assert "rag ingest" in result.stderr and "Traceback" not in result.stderr

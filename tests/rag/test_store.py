@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import QdrantSettings
+from rag.errors import SchemaMismatchError
+from rag.store import (
+    CollectionSchema,
+    PointRecord,
+    QdrantStore,
+    SourceRecord,
+    StoreFilter,
+    VectorSchema,
+    point_id,
+    source_point_id,
+)
+
+SCHEMA = CollectionSchema((VectorSchema("text", 4, "text-model"), VectorSchema("image", 3, "image-model")))
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = QdrantStore(QdrantSettings(collection="t"), path=tmp_path / "q")
+    s.open()
+    s.ensure_collection(SCHEMA)
+    yield s
+    s.close()
+
+
+def _payload(tenant: str, source: str, kind: str, content_hash: str = "h1", page: int | None = None) -> dict:
+    modality = {"text": "text", "image": "image", "page": "image"}[kind]
+    return {
+        "tenant": tenant,
+        "source_id": source,
+        "name": Path(source).name,
+        "path": source,
+        "mime_type": "text/plain",
+        "kind": kind,
+        "modality": modality,
+        "content_hash": content_hash,
+        "page": page,
+    }
+
+
+def _text(tenant: str, source: str, locator: str, vec: list[float], **kw) -> PointRecord:
+    h = kw.get("content_hash", "h1")
+    return PointRecord(
+        point_id(tenant, source, h, locator), {"text": np.array(vec)}, _payload(tenant, source, "text", **kw)
+    )
+
+
+def _image(tenant: str, source: str, locator: str, vec: list[float], **kw) -> PointRecord:
+    h = kw.get("content_hash", "h1")
+    return PointRecord(
+        point_id(tenant, source, h, locator), {"image": np.array(vec)}, _payload(tenant, source, "page", **kw)
+    )
+
+
+def test_point_ids_are_deterministic_uuids_and_depend_on_every_part():
+    a = point_id("t", "/s", "h", "chunk-0")
+    assert a == point_id("t", "/s", "h", "chunk-0")
+    assert (
+        len(
+            {
+                a,
+                point_id("u", "/s", "h", "chunk-0"),
+                point_id("t", "/x", "h", "chunk-0"),
+                point_id("t", "/s", "g", "chunk-0"),
+                point_id("t", "/s", "h", "chunk-1"),
+            }
+        )
+        == 5
+    )
+    assert source_point_id("t", "/s") != source_point_id("u", "/s")
+
+
+def test_collection_has_one_named_vector_per_modality_with_model_metadata(store: QdrantStore):
+    info = store.client.get_collection("t")
+    vectors = info.config.params.vectors
+    assert {name: v.size for name, v in vectors.items()} == {"text": 4, "image": 3}
+    assert store.stored_schema() == {
+        "text": {"model": "text-model", "dim": 4},
+        "image": {"model": "image-model", "dim": 3},
+    }
+
+
+def test_points_carry_only_their_own_vectors_and_fused_search_returns_both(store: QdrantStore):
+    store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0]), _image("a", "/doc", "p1", [1, 0, 0], page=1)])
+    points = store.client.retrieve("t", ids=[point_id("a", "/doc", "h1", "c0")], with_vectors=True)
+    assert set(points[0].vector) == {"text"}
+    hits = store.search(
+        {"text": np.array([1, 0, 0, 0.0]), "image": np.array([1, 0, 0.0])},
+        where=StoreFilter(tenant="a"),
+        limit=10,
+        prefetch_limit=10,
+    )
+    assert {h.payload["kind"] for h in hits} == {"text", "page"}
+
+
+def test_upsert_of_same_ids_keeps_count(store: QdrantStore):
+    records = [_text("a", "/doc", f"c{i}", [1, i, 0, 0]) for i in range(5)]
+    store.upsert(records)
+    store.upsert(records)
+    assert store.count() == 5
+
+
+def test_upsert_is_batched(store: QdrantStore, monkeypatch: pytest.MonkeyPatch):
+    store.settings = store.settings.model_copy(update={"upsert_batch_size": 4})
+    calls: list[int] = []
+    real = store.client.upsert
+    monkeypatch.setattr(
+        store.client,
+        "upsert",
+        lambda c, points, wait: (calls.append(len(points)), real(c, points=points, wait=wait))[1],
+    )
+    store.upsert([_text("a", "/doc", f"c{i}", [1, i, 0, 0]) for i in range(10)])
+    assert calls == [4, 4, 2]
+
+
+def test_filters_by_tenant_source_modality_and_page(store: QdrantStore):
+    store.upsert(
+        [
+            _text("a", "/one.txt", "c0", [1, 0, 0, 0]),
+            _text("a", "/two.pdf", "c0", [1, 0.1, 0, 0], page=2),
+            _text("a", "/two.pdf", "c1", [1, 0.2, 0, 0], page=5),
+            _image("a", "/two.pdf", "p2", [1, 0, 0], page=2),
+            _text("b", "/one.txt", "c0", [1, 0, 0, 0]),
+        ]
+    )
+    q = {"text": np.array([1, 0, 0, 0.0]), "image": np.array([1, 0, 0.0])}
+
+    def ids(**kw):
+        hits = store.search(q, where=StoreFilter(**kw), limit=10, prefetch_limit=10)
+        return sorted((h.payload["tenant"], h.payload["name"], h.payload["kind"], h.payload["page"]) for h in hits)
+
+    assert all(t == "b" for t, *_ in ids(tenant="b")) and len(ids(tenant="b")) == 1
+    assert ids(tenant="a", sources=("two.pdf",)) == [
+        ("a", "two.pdf", "page", 2),
+        ("a", "two.pdf", "text", 2),
+        ("a", "two.pdf", "text", 5),
+    ]
+    assert ids(tenant="a", sources=("/one.txt",)) == [("a", "one.txt", "text", None)]
+    assert ids(tenant="a", modalities=("image",)) == [("a", "two.pdf", "page", 2)]
+    assert ids(tenant="a", page_from=3) == [("a", "two.pdf", "text", 5)]
+    assert ids(tenant="a", page_from=1, page_to=2) == [("a", "two.pdf", "page", 2), ("a", "two.pdf", "text", 2)]
+
+
+def test_rrf_k_and_dbsf_change_scores(store: QdrantStore):
+    store.upsert([_text("a", "/d", f"c{i}", [1, i * 0.1, 0, 0]) for i in range(3)])
+    q = {"text": np.array([1, 0, 0, 0.0])}
+    flt = StoreFilter(tenant="a")
+    k60 = store.search(q, where=flt, limit=3, prefetch_limit=10, rrf_k=60)
+    k2 = store.search(q, where=flt, limit=3, prefetch_limit=10, rrf_k=2)
+    assert k60[0].score == pytest.approx(1 / 60)  # Qdrant: 1 / (k + rank), rank from 0
+    assert k2[0].score == pytest.approx(1 / 2)
+    dbsf = store.search(q, where=flt, limit=3, prefetch_limit=10, fusion="dbsf")
+    assert [h.id for h in dbsf] == [h.id for h in k60]
+
+
+def test_source_records_are_vectorless_and_never_searched(store: QdrantStore):
+    store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
+    record = SourceRecord("a", "/d", "/d", "d", "text/plain", "h1", 1, "2026-01-01T00:00:00+00:00")
+    store.put_source(record)
+    assert store.get_source("a", "/d") == record
+    assert store.get_source("b", "/d") is None
+    assert store.count() == 1
+    hits = store.search({"text": np.array([1, 0, 0, 0.0])}, where=StoreFilter(tenant="a"), limit=10, prefetch_limit=10)
+    assert [h.payload["kind"] for h in hits] == ["text"]
+    assert [r.source_id for r in store.list_sources("a")] == ["/d"]
+
+
+def test_delete_stale_keeps_current_version_and_record(store: QdrantStore):
+    store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0], content_hash="old") for i in range(3)])
+    store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0], content_hash="new") for i in range(2)])
+    store.put_source(SourceRecord("a", "/d", "/d", "d", "text/plain", "old", 3, "now"))
+    assert store.delete_stale("a", "/d", keep_hash="new") == 3
+    assert store.count() == 2
+    assert store.get_source("a", "/d") is not None
+    assert store.delete_source("a", "/d") == 3  # 2 points + the record
+    assert store.count() == 0 and store.get_source("a", "/d") is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        CollectionSchema((VectorSchema("text", 8, "text-model"), VectorSchema("image", 3, "image-model"))),
+        CollectionSchema((VectorSchema("text", 4, "another-model"), VectorSchema("image", 3, "image-model"))),
+        CollectionSchema((VectorSchema("text", 4, "text-model"), VectorSchema("video", 3, "image-model"))),
+    ],
+    ids=["dimension", "model", "new-vector"],
+)
+def test_schema_mismatch_is_reported_and_recreate_fixes_it(store: QdrantStore, other: CollectionSchema):
+    store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
+    with pytest.raises(SchemaMismatchError) as err:
+        store.ensure_collection(other)
+    assert "'t'" in str(err.value) and "--recreate" in str(err.value)
+    assert store.count() == 1  # nothing was touched
+    store.ensure_collection(other, recreate=True)
+    assert store.count() == 0
+    assert store.stored_schema() == other.as_metadata()["rag_schema"]["vectors"]
+
+
+def test_reading_with_a_subset_of_vectors_is_allowed_with_a_note(store: QdrantStore):
+    subset = CollectionSchema((VectorSchema("text", 4, "text-model"),))
+    notes = store.check_schema(subset, mode="read")
+    assert notes and "image" in notes[0]
+    assert store.ensure_collection(subset) == notes  # writing a subset is allowed too: no vector is mixed
+
+
+def test_foreign_collection_is_refused(tmp_path: Path):
+    from qdrant_client import models
+
+    s = QdrantStore(QdrantSettings(collection="foreign"), path=tmp_path / "q")
+    s.client.create_collection(
+        "foreign", vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.COSINE)}
+    )
+    with pytest.raises(SchemaMismatchError, match="not created by this project"):
+        s.ensure_collection(SCHEMA)
+    s.close()
+
+
+def test_second_process_on_same_path_gets_a_clear_error(tmp_path: Path):
+    import subprocess
+    import sys
+
+    s = QdrantStore(QdrantSettings(collection="t"), path=tmp_path / "q")
+    s.open()
+    code = (
+        "from pathlib import Path; from rag.config import QdrantSettings; from rag.store import QdrantStore\n"
+        "from rag.errors import StoreError\n"
+        f"s = QdrantStore(QdrantSettings(collection='t'), path=Path({str(tmp_path / 'q')!r}))\n"
+        "try:\n    s.open()\nexcept StoreError as e:\n    print('ERR', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    s.close()
+    assert "ERR cannot open Qdrant" in out.stdout and "Qdrant server" in out.stdout
