@@ -22,9 +22,10 @@ help: ## List the targets
 setup: ## Create .venv and install the project with dev tools (fast when up to date)
 	@bash scripts/setup.sh
 
-demo: setup ## Ingest the example corpus into .rag/ and ask a question about it
+demo: setup ## Ingest the example corpus into .rag/, print ranked hits and an answer for a question
 	$(BIN)/rag ingest $(EXAMPLES)
-	$(BIN)/rag query "$(DEMO_QUESTION)"
+	$(BIN)/rag query "$(DEMO_QUESTION)" --limit 5
+	$(BIN)/rag ask "$(DEMO_QUESTION)"
 
 test: setup ## Run the test suite
 	$(BIN)/pytest -q

@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--page-from", type=int)
     query.add_argument("--page-to", type=int)
 
+    ask = sub.add_parser("ask", help="answer a question from the ingested sources, with citations")
+    ask.add_argument("text", metavar="QUESTION")
+    ask.add_argument("--json", action="store_true", help="print the whole result as JSON (no streaming)")
+    ask.add_argument("--tenant")
+    ask.add_argument("--source", action="append", help="only this source (path or file name); repeatable")
+    ask.add_argument("--modality", action="append", choices=["text", "image", "video"], help="repeatable")
+
     sources = sub.add_parser("sources", help="list ingested sources")
     sources.add_argument("--tenant")
     sources.add_argument("--json", action="store_true")
@@ -161,6 +168,8 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 _print_hits(hits, rag)
             return 0
+        if args.command == "ask":
+            return _ask(args, rag)
         if args.command == "info":
             _announce(rag)
             info: dict[str, Any] = {
@@ -176,6 +185,44 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         rag.close()
     return 2
+
+
+def _ask(args: argparse.Namespace, rag: RAG) -> int:
+    from rag.records import Answer, SearchFilters
+
+    filters = SearchFilters(sources=args.source, modalities=args.modality)
+    if args.json:
+        answer = rag.answer(args.text, tenant=args.tenant, filters=filters)
+        _announce(rag)
+        print(answer.model_dump_json(indent=2))
+        return 0
+    _announce(rag)
+    final: Answer | None = None
+    for piece in rag.answer_stream(args.text, tenant=args.tenant, filters=filters):
+        if isinstance(piece, Answer):
+            final = piece
+        else:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    print()
+    assert final is not None
+    for note in final.notes:
+        _say(f"rag: note: {note}")
+    if final.rerank.note and final.rerank.applied:
+        _say(f"rag: rerank: {final.rerank.note}")
+    if final.sources:
+        print("\nSources:")
+        cited = set(final.cited)
+        for source in final.sources:
+            if source.number not in cited:
+                continue
+            hit = source.hit
+            location = hit.location.replace(Path(hit.path).name, _rel(hit.path), 1)
+            score = f"  relevance {hit.rerank_score:.2f}" if hit.rerank_score is not None else ""
+            print(f"  [{source.number}] {location}{score}")
+            if hit.image_ref:
+                print(f"      image: {_rel(str(rag.media.root / hit.image_ref))}")
+    return 0
 
 
 def _run_sources(args: argparse.Namespace, rag: RAG) -> int:

@@ -14,14 +14,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "PROFILES",
+    "RERANK_PROFILES",
     "VECTOR_NAMES",
     "ChunkingSettings",
+    "GenerationSettings",
     "ImageSettings",
     "ModelSpec",
     "ModelsSettings",
     "PdfSettings",
     "Profile",
     "QdrantSettings",
+    "RerankSettings",
     "RetrievalSettings",
     "Settings",
     "validate_tenant",
@@ -139,6 +142,54 @@ class RetrievalSettings(_Section):
     limit: int = Field(default=10, ge=1, le=1000)
 
 
+RERANK_PROFILES: dict[Profile, str | None] = {
+    "gpu": "Qwen/Qwen3-VL-Reranker-2B",
+    "cpu": None,
+    "offline": None,
+}
+
+
+class RerankSettings(_Section):
+    model: ModelSpec | None = Field(
+        default=None,
+        description="CrossEncoder reranker (hub id or local dir); none disables; default from the profile.",
+    )
+    candidates: int = Field(default=30, ge=1, le=500, description="Fused hits given to the reranker.")
+    top_k: int = Field(default=5, ge=1, le=100, description="Hits kept after reranking.")
+    batch_size: int = Field(default=8, ge=1)
+    budget_ms: int = Field(
+        default=15_000, ge=0, description="Latency budget; candidates not scored in time keep their fused order."
+    )
+    threshold: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Calibrated score under which a hit counts as not relevant."
+    )
+    cache_size: int = Field(default=4096, ge=0, description="Cached (query, item) rerank scores.")
+
+
+class GenerationSettings(_Section):
+    model: str | None = Field(
+        default=None, description="litellm model string, e.g. openai/gpt-4o-mini; empty = extractive answers."
+    )
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries of transient errors (429, 5xx, timeouts).")
+    retry_max_wait_s: float = Field(default=20.0, ge=0)
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=1024, ge=1)
+    context_hits: int = Field(default=5, ge=1, le=50, description="Top hits sent to the model as sources.")
+    max_source_chars: int = Field(default=4000, ge=100, description="Text of one source is cut to this.")
+    image_max_side: int = Field(default=1024, ge=64, description="Images are resized to this longest side.")
+    max_images: int = Field(default=5, ge=0, description="Images attached to one request.")
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("RAG_GENERATION__API_KEY is a placeholder; set the real key or leave it empty")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything configurable. Environment: ``RAG_<FIELD>``, nested ``RAG_<SECTION>__<FIELD>``."""
 
@@ -159,6 +210,8 @@ class Settings(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     pdf: PdfSettings = Field(default_factory=PdfSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
     _validate_tenant = field_validator("tenant")(classmethod(lambda cls, v: validate_tenant(v)))
 

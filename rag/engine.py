@@ -10,30 +10,51 @@ rag.close()
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, validate_tenant
 from rag.errors import RagError
 from rag.media import MediaStore
-from rag.models import LoadedModels, load_embedders
-from rag.records import Hit, IngestReport, SearchFilters
+from rag.models import LoadedModels, load_embedders, load_reranker
+from rag.orchestrator import QueryOrchestrator, Retrieved
+from rag.records import Answer, Hit, IngestReport, SearchFilters
+from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.store import CollectionSchema, QdrantStore, SourceRecord, VectorSchema
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from rag.generator import Generator
+
 __all__ = ["RAG"]
 
 log = logging.getLogger(__name__)
 
 
+class _Unset:
+    """Marks a component that ``warm_up`` builds from settings (None means: explicitly none)."""
+
+
+_UNSET = _Unset()
+
+
 class RAG:
-    def __init__(self, settings: Settings, *, models: LoadedModels | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        models: LoadedModels | None = None,
+        reranker: Reranker | _Unset | None = _UNSET,
+        generator: Generator | _Unset | None = _UNSET,
+    ) -> None:
         self.settings = settings
         self._models = models
+        self._reranker = reranker
+        self._generator = generator
+        self._orchestrator: QueryOrchestrator | None = None
         self.store = QdrantStore(settings.qdrant, path=settings.qdrant_path)
         self.media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
         self._retriever: Retriever | None = None
@@ -53,6 +74,16 @@ class RAG:
         if self._models is None:
             _limit_blas_threads()
             self._models = load_embedders(self.settings)
+        if isinstance(self._reranker, _Unset):
+            self._reranker, note = load_reranker(self.settings, self._models.profile, load_image=self.media.open_image)
+            if note:
+                self.notes.append(note)
+        if isinstance(self._generator, _Unset):
+            self._generator = None
+            if self.settings.generation.model:
+                from rag.generator import LiteLLMGenerator
+
+                self._generator = LiteLLMGenerator(self.settings.generation)
         self.store.open()
         return self
 
@@ -118,6 +149,51 @@ class RAG:
             self.notes.extend(self.store.check_schema(self.schema, mode="read"))
             self._schema_checked = True
         return self._retriever
+
+    @property
+    def orchestrator(self) -> QueryOrchestrator:
+        if self._orchestrator is None:
+            self.warm_up()
+            assert not isinstance(self._reranker, _Unset) and not isinstance(self._generator, _Unset)
+            self._orchestrator = QueryOrchestrator(
+                retriever=self.retriever,
+                reranker=self._reranker,
+                generator=self._generator,
+                media=self.media,
+                settings=self.settings,
+                rerank_note=next((n for n in self.notes if "rerank" in n), None),
+            )
+        return self._orchestrator
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        tenant: str | None = None,
+        filters: SearchFilters | None = None,
+        limit: int | None = None,
+    ) -> Retrieved:
+        """Fused search, then reranking when a reranker is loaded."""
+        return self.orchestrator.retrieve(question, tenant=self._tenant(tenant), filters=filters, limit=limit)
+
+    def answer(self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None) -> Answer:
+        return self.orchestrator.answer(question, tenant=self._tenant(tenant), filters=filters)
+
+    def answer_stream(
+        self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
+    ) -> Iterator[str | Answer]:
+        """Text pieces as the model writes them, then the complete :class:`Answer`."""
+        return self.orchestrator.answer_stream(question, tenant=self._tenant(tenant), filters=filters)
+
+    async def aanswer(
+        self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
+    ) -> Answer:
+        return await self.orchestrator.aanswer(question, tenant=self._tenant(tenant), filters=filters)
+
+    def aanswer_stream(
+        self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
+    ) -> AsyncIterator[str | Answer]:
+        return self.orchestrator.aanswer_stream(question, tenant=self._tenant(tenant), filters=filters)
 
     def search(
         self,

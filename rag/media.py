@@ -75,3 +75,15 @@ class MediaStore:
         if root not in path.parents:
             raise RagError(f"invalid image reference {ref!r}")
         return path
+
+    def open_image(self, ref: str) -> Image.Image | None:
+        """The stored image behind ``ref`` (decoded, RGB), or None when it is gone."""
+        from PIL import Image as PILImage
+        from PIL import UnidentifiedImageError
+
+        try:
+            path = self.resolve(ref)
+            with PILImage.open(path) as image:
+                return image.convert("RGB")
+        except (OSError, UnidentifiedImageError, RagError):
+            return None

@@ -16,11 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rag.config import BUNDLED_MINILM, PROFILES, VECTOR_NAMES, ModelSpec, Profile, Settings
+from rag.config import BUNDLED_MINILM, PROFILES, RERANK_PROFILES, VECTOR_NAMES, ModelSpec, Profile, Settings
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, ModelUnavailableError
 
-__all__ = ["LoadedModels", "load_embedders", "resolve_device", "resolve_model_path"]
+__all__ = ["LoadedModels", "load_embedders", "load_reranker", "resolve_device", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -212,3 +212,63 @@ def load_embedders(settings: Settings, *, loader: ModelLoader = _default_loader)
             log.info("auto profile skipped: %s", "; ".join(reasons))
         return LoadedModels(profile=f"auto→{profile}", embedders=chosen.embedders, disabled=chosen.disabled)
     raise ConfigError("no model profile can load here:\n  " + "\n  ".join(reasons))
+
+
+def _default_cross_encoder(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(
+        path,
+        device=device,
+        revision=spec.revision if path == spec.name else None,
+        trust_remote_code=settings.models.trust_remote_code,
+        cache_folder=str(settings.models.cache_dir) if settings.models.cache_dir else None,
+        local_files_only=settings.models.offline,
+    )
+    _cap_processor_pixels(model, settings.images.max_pixels)
+    return model
+
+
+def load_reranker(
+    settings: Settings,
+    profile: str,
+    *,
+    load_image: Callable[[str], Any],
+    loader: ModelLoader = _default_cross_encoder,
+) -> tuple[Any, str | None]:
+    """The configured reranker (or the profile's), and a note when there is none.
+
+    An explicitly configured reranker that cannot load is an error; the profile's default that cannot
+    load only disables reranking, with a note.
+    """
+    from rag.reranker import CrossEncoderReranker
+
+    explicit = settings.rerank.model
+    base = profile.split("→")[-1]
+    if explicit is not None:
+        if explicit.disabled:
+            return None, "reranking disabled (RAG_RERANK__MODEL__NAME=none)"
+        spec = explicit
+    else:
+        default = RERANK_PROFILES.get(base)  # type: ignore[call-overload]
+        if default is None:
+            return None, f"no reranker in profile {base}; set RAG_RERANK__MODEL__NAME to enable one"
+        spec = ModelSpec(name=default)
+    setting = "RAG_RERANK__MODEL__NAME"
+    device = resolve_device(settings.models.device)
+    try:
+        path = resolve_model_path(
+            spec, offline=settings.models.offline, cache_dir=settings.models.cache_dir, setting=setting
+        )
+        try:
+            model = loader(path, spec, settings, device)
+        except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
+            raise ModelUnavailableError(
+                spec.name, f"{type(exc).__name__}: {exc}".splitlines()[0], setting=setting
+            ) from exc
+    except ModelUnavailableError as exc:
+        if explicit is not None:
+            raise
+        return None, f"reranker unavailable: {exc}"
+    reranker = CrossEncoderReranker(model, model_id=_identity(spec), settings=settings.rerank, load_image=load_image)
+    return reranker, None

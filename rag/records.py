@@ -18,12 +18,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_MODALITY",
+    "Answer",
+    "AnswerOutcome",
+    "Citation",
     "FileFailure",
     "Hit",
     "IngestReport",
     "Item",
     "Kind",
     "Modality",
+    "RerankInfo",
     "SearchFilters",
     "Source",
     "format_timestamp",
@@ -113,6 +117,10 @@ class Hit(_Boundary):
     text: str | None = None
     image_ref: str | None = Field(default=None, description="Stored image, relative to the media directory.")
     tenant: str
+    fused_rank: int | None = Field(default=None, description="1-based rank before reranking.")
+    rerank_score: float | None = Field(
+        default=None, description="Calibrated relevance in 0-1 (sigmoid of the reranker's logit); None if not reranked."
+    )
 
     @property
     def location(self) -> str:
@@ -125,6 +133,49 @@ class Hit(_Boundary):
         if self.char_start is not None and self.char_end is not None:
             return f"{name} chars {self.char_start}-{self.char_end}"
         return name
+
+
+class Citation(_Boundary):
+    """A numbered source given to the answer model; ``[number]`` in the answer text refers to it."""
+
+    number: int
+    hit: Hit
+
+    @property
+    def label(self) -> str:
+        return f"[{self.number}] {self.hit.location}"
+
+
+class RerankInfo(_Boundary):
+    model: str | None = None
+    applied: bool = False
+    scored: int = 0
+    candidates: int = 0
+    cache_hits: int = 0
+    note: str | None = Field(default=None, description="Why reranking was skipped or cut short.")
+    milliseconds: float = 0.0
+
+
+AnswerOutcome = Literal["answered", "extractive", "nothing_relevant"]
+
+
+class Answer(_Boundary):
+    """The result of the answer step: text, numbered sources, and which of them the text cites."""
+
+    question: str
+    text: str
+    outcome: AnswerOutcome
+    sources: list[Citation] = Field(default_factory=list)
+    cited: list[int] = Field(default_factory=list, description="Source numbers cited in the text, in order.")
+    model: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    rerank: RerankInfo = Field(default_factory=RerankInfo)
+
+    def citation(self, number: int) -> Citation:
+        for source in self.sources:
+            if source.number == number:
+                return source
+        raise KeyError(number)
 
 
 class FileFailure(_Boundary):

@@ -87,8 +87,8 @@ def make_rag(make_settings: SettingsFactory, loaded_models: Callable[[str], Any]
 
     opened: list[RAG] = []
 
-    def factory(kind: str = "clip", **overrides: Any) -> RAG:
-        rag = RAG(make_settings(kind, **overrides), models=loaded_models(kind))
+    def factory(kind: str = "clip", *, reranker: Any = None, generator: Any = None, **overrides: Any) -> RAG:
+        rag = RAG(make_settings(kind, **overrides), models=loaded_models(kind), reranker=reranker, generator=generator)
         rag.warm_up()
         opened.append(rag)
         return rag

@@ -66,6 +66,17 @@ def test_ingest_then_query_json_and_text(tmp_path: Path, cli_env: dict[str, str]
     first = text.stdout.splitlines()[0]
     assert first.lstrip().startswith("1.") and "cats.md" in first
 
+    ask = _run(["ask", "how do rockets reach orbit?", "--json"], cli_env, tmp_path)
+    assert ask.returncode == 0, ask.stderr
+    answer = json.loads(ask.stdout)
+    assert answer["outcome"] == "extractive" and answer["sources"][0]["hit"]["path"].endswith("rockets.txt")
+    streamed = _run(["ask", "how do rockets reach orbit?", "--modality", "text"], cli_env, tmp_path)
+    assert streamed.returncode == 0, streamed.stderr
+    assert "[1]" in streamed.stdout and "Sources:" in streamed.stdout
+    assert "no LLM configured" in streamed.stderr
+    sources_block = streamed.stdout.split("Sources:")[1]
+    assert sources_block.strip().startswith("[1]") and "rockets.txt" in sources_block.splitlines()[1]
+
     sources = _run(["sources", "--json"], cli_env, tmp_path)
     assert sorted(Path(s["path"]).name for s in json.loads(sources.stdout)) == ["cats.md", "photo.jpg", "rockets.txt"]
     deleted = _run(["delete", str(folder / "cats.md")], cli_env, tmp_path)

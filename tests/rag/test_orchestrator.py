@@ -1,0 +1,158 @@
+"""retrieve → rerank → answer, through the RAG facade, with the real MiniLM and the tiny reranker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.orchestrator import NOTHING_RELEVANT
+from rag.records import Answer
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class FakeGenerator:
+    """Answers with a fixed text and records the messages it was given."""
+
+    model = "fake/model"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def complete(self, messages: list[dict[str, Any]]) -> str:
+        self.calls.append(messages)
+        return self.text
+
+    def stream(self, messages: list[dict[str, Any]]) -> Iterator[str]:
+        self.calls.append(messages)
+        yield from self.text.split(" ")[:1]
+        for word in self.text.split(" ")[1:]:
+            yield " " + word
+
+    async def acomplete(self, messages: list[dict[str, Any]]) -> str:
+        return self.complete(messages)
+
+    async def astream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+        for piece in self.stream(messages):
+            yield piece
+
+
+@pytest.fixture
+def reranker(tiny_models: dict[str, Path]) -> Any:
+    from rag.config import Settings
+    from rag.models import load_reranker
+
+    def make(**rerank: Any) -> Any:
+        settings = Settings(_env_file=None, rerank={"model": {"name": str(tiny_models["qwen3vl_reranker"])}, **rerank})  # type: ignore[call-arg]
+        model, _ = load_reranker(settings, "offline", load_image=lambda ref: None)
+        return model
+
+    return make
+
+
+def test_without_llm_the_answer_is_extractive_with_correct_citations(make_rag):
+    rag = make_rag("minilm")
+    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+    answer = rag.answer("How long is the warranty on the Helios battery?")
+    assert answer.outcome == "extractive" and answer.model is None
+    assert any("no LLM configured" in n for n in answer.notes)
+    top = answer.citation(1).hit
+    assert Path(top.path).name == "battery-warranty.md"  # real semantics: MiniLM ranks the right file first
+    assert "12-year" in top.text or "12 year" in top.text or "twelve" in top.text.lower()
+    assert "[1]" in answer.text and answer.cited == [s.number for s in answer.sources]
+    for source in answer.sources:
+        assert source.hit.location in source.label
+
+
+def test_page_specific_question_cites_the_right_pdf_page(make_rag):
+    rag = make_rag("minilm")
+    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+    answer = rag.answer("How much did revenue grow in 2025?")
+    top = answer.citation(1).hit
+    assert (Path(top.path).name, top.page) == ("annual-report-2025.pdf", 3)
+    assert top.image_ref and (rag.media.root / top.image_ref).is_file()
+
+
+def test_llm_answer_maps_citation_numbers_to_sources(make_rag):
+    generator = FakeGenerator("The Helios battery has a 12-year warranty [1]. Panels differ [3][9].")
+    rag = make_rag("minilm", generator=generator)
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    answer = rag.answer("How long is the warranty on the Helios battery?")
+    assert answer.outcome == "answered" and answer.model == "fake/model"
+    assert answer.cited == [1, 3]  # [9] is not a source number and is dropped
+    assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
+    assert len(generator.calls) == 1
+
+
+def test_streaming_and_async_give_the_same_answer(make_rag):
+    generator = FakeGenerator("Twelve years [1].")
+    rag = make_rag("minilm", generator=generator)
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    question = "How long is the warranty on the Helios battery?"
+    items = list(rag.answer_stream(question))
+    *pieces, final = items
+    assert all(isinstance(p, str) for p in pieces) and len(pieces) > 1
+    assert isinstance(final, Answer) and "".join(pieces) == final.text == "Twelve years [1]."
+
+    async def collect() -> tuple[Answer, list[Any]]:
+        whole = await rag.aanswer(question)
+        streamed = [item async for item in rag.aanswer_stream(question)]
+        return whole, streamed
+
+    whole, streamed = asyncio.run(collect())
+    assert whole.text == final.text and whole.cited == final.cited == [1]
+    assert isinstance(streamed[-1], Answer) and "".join(streamed[:-1]) == final.text
+    assert [s.hit.id for s in whole.sources] == [s.hit.id for s in final.sources]
+
+
+def test_reranked_hits_carry_both_ranks_and_calibrated_scores(make_rag, reranker):
+    rerank = {"candidates": 8, "top_k": 4, "threshold": 0.0}
+    rag = make_rag("minilm", reranker=reranker(**rerank), rerank=rerank)
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    retrieved = rag.retrieve("How often should the solar panels be cleaned?")
+    assert retrieved.rerank.applied and retrieved.rerank.candidates == 8 and retrieved.rerank.scored == 8
+    assert [h.rank for h in retrieved.hits] == [1, 2, 3, 4]
+    assert all(h.fused_rank is not None and 0 <= (h.rerank_score or -1) <= 1 for h in retrieved.hits)
+
+
+def test_nothing_relevant_outcome_does_not_ask_the_model(make_rag, reranker):
+    generator = FakeGenerator("should not be called [1]")
+    rag = make_rag("minilm", reranker=reranker(), generator=generator, rerank={"threshold": 0.99})
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    answer = rag.answer("What is the airspeed velocity of an unladen swallow?")
+    assert answer.outcome == "nothing_relevant" and answer.text == NOTHING_RELEVANT
+    assert answer.sources == [] and generator.calls == []
+    assert "threshold" in answer.notes[0]
+    streamed = list(rag.answer_stream("What is the airspeed velocity of an unladen swallow?"))
+    assert streamed[0] == NOTHING_RELEVANT and streamed[-1].outcome == "nothing_relevant"
+
+
+def test_answer_through_litellm_against_a_local_server_sends_page_images(make_rag):
+    import base64
+    import io
+
+    from PIL import Image as PILImage
+
+    from rag.generator import LiteLLMGenerator
+    from rag.testing.openai_stub import OpenAIStub
+
+    with OpenAIStub(reply="Revenue grew 18% [1].") as stub:
+        settings_kw = {"generation": {"model": "openai/test-model", "api_base": stub.base_url, "api_key": "sk-test"}}
+        rag = make_rag("minilm", **settings_kw)
+        rag._generator = LiteLLMGenerator(rag.settings.generation)
+        rag.ingest([EXAMPLES / "reports"], progress=False)
+        answer = rag.answer("How much did revenue grow in 2025?")
+        request = stub.last_request
+    assert answer.outcome == "answered" and answer.cited == [1]
+    cited = answer.citation(1).hit
+    assert (Path(cited.path).name, cited.page) == ("annual-report-2025.pdf", 3)
+    parts = request["messages"][1]["content"]
+    urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    assert urls, "the page renders travel as image parts"
+    image = PILImage.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1])))
+    assert image.format == "JPEG" and max(image.size) <= rag.settings.generation.image_max_side
