@@ -121,10 +121,9 @@ def _specs_for(settings: Settings, profile: Profile) -> dict[str, ModelSpec | No
     return specs
 
 
-def _default_loader(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(
+def _construct(cls: Any, path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
+    """Build a sentence-transformers model (``SentenceTransformer`` or ``CrossEncoder``) from settings."""
+    model = cls(
         path,
         device=device,
         revision=spec.revision if path == spec.name else None,
@@ -134,6 +133,23 @@ def _default_loader(path: str, spec: ModelSpec, settings: Settings, device: str)
     )
     _cap_processor_pixels(model, settings.images.max_pixels)
     return model
+
+
+def _default_loader(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return _construct(SentenceTransformer, path, spec, settings, device)
+
+
+def _load_model(spec: ModelSpec, settings: Settings, device: str, loader: ModelLoader, *, setting: str) -> Any:
+    """Resolve and load one model; any failure becomes a :class:`ModelUnavailableError` naming ``setting``."""
+    path = resolve_model_path(
+        spec, offline=settings.models.offline, cache_dir=settings.models.cache_dir, setting=setting
+    )
+    try:
+        return loader(path, spec, settings, device)
+    except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
+        raise ModelUnavailableError(spec.name, f"{type(exc).__name__}: {exc}".splitlines()[0], setting=setting) from exc
 
 
 def _cap_processor_pixels(model: Any, max_pixels: int) -> None:
@@ -160,15 +176,7 @@ def _load_profile(settings: Settings, profile: Profile, device: str, loader: Mod
         setting = f"RAG_MODELS__{vector.upper()}__NAME"
         key = _identity(spec)
         if key not in loaded:
-            path = resolve_model_path(
-                spec, offline=settings.models.offline, cache_dir=settings.models.cache_dir, setting=setting
-            )
-            try:
-                model = loader(path, spec, settings, device)
-            except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
-                raise ModelUnavailableError(
-                    spec.name, f"{type(exc).__name__}: {exc}".splitlines()[0], setting=setting
-                ) from exc
+            model = _load_model(spec, settings, device, loader, setting=setting)
             loaded[key] = SentenceTransformerEmbedder(model, model_id=key, batch_size=settings.models.batch_size)
         embedder = loaded[key]
         needed = "text" if vector == "text" else vector
@@ -217,16 +225,7 @@ def load_embedders(settings: Settings, *, loader: ModelLoader = _default_loader)
 def _default_cross_encoder(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
     from sentence_transformers import CrossEncoder
 
-    model = CrossEncoder(
-        path,
-        device=device,
-        revision=spec.revision if path == spec.name else None,
-        trust_remote_code=settings.models.trust_remote_code,
-        cache_folder=str(settings.models.cache_dir) if settings.models.cache_dir else None,
-        local_files_only=settings.models.offline,
-    )
-    _cap_processor_pixels(model, settings.images.max_pixels)
-    return model
+    return _construct(CrossEncoder, path, spec, settings, device)
 
 
 def load_reranker(
@@ -257,15 +256,7 @@ def load_reranker(
     setting = "RAG_RERANK__MODEL__NAME"
     device = resolve_device(settings.models.device)
     try:
-        path = resolve_model_path(
-            spec, offline=settings.models.offline, cache_dir=settings.models.cache_dir, setting=setting
-        )
-        try:
-            model = loader(path, spec, settings, device)
-        except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
-            raise ModelUnavailableError(
-                spec.name, f"{type(exc).__name__}: {exc}".splitlines()[0], setting=setting
-            ) from exc
+        model = _load_model(spec, settings, device, loader, setting=setting)
     except ModelUnavailableError as exc:
         if explicit is not None:
             raise
