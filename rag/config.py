@@ -59,6 +59,12 @@ def validate_tenant(tenant: str) -> str:
     return tenant
 
 
+def _refuse_placeholder(value: SecretStr | None, setting: str) -> SecretStr | None:
+    if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+        raise ValueError(f"{setting} is a placeholder; set the real key or leave it empty")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,12 +91,9 @@ class QdrantSettings(_Section):
     replication_factor: int | None = Field(default=None, ge=1, description="Server only: replicas per shard.")
     upsert_batch_size: int = Field(default=256, ge=1)
 
-    @field_validator("api_key")
-    @classmethod
-    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
-            raise ValueError("RAG_QDRANT__API_KEY is a placeholder; set the real key or leave it empty")
-        return value
+    _no_placeholder = field_validator("api_key")(
+        classmethod(lambda cls, v: _refuse_placeholder(v, "RAG_QDRANT__API_KEY"))
+    )
 
 
 class ModelsSettings(_Section):
@@ -182,12 +185,9 @@ class GenerationSettings(_Section):
     image_max_side: int = Field(default=1024, ge=64, description="Images are resized to this longest side.")
     max_images: int = Field(default=5, ge=0, description="Images attached to one request.")
 
-    @field_validator("api_key")
-    @classmethod
-    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
-            raise ValueError("RAG_GENERATION__API_KEY is a placeholder; set the real key or leave it empty")
-        return value
+    _no_placeholder = field_validator("api_key")(
+        classmethod(lambda cls, v: _refuse_placeholder(v, "RAG_GENERATION__API_KEY"))
+    )
 
 
 class Settings(BaseSettings):
