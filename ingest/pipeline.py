@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +34,13 @@ from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
 from rag.store import PointRecord, QdrantStore, SourceRecord, point_id
 
-__all__ = ["IngestPipeline", "build_loaders", "file_sha256"]
+__all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256"]
 
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\S+")
+
+ProgressHook = Callable[[IngestReport, str], None]
 
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -106,7 +108,15 @@ class IngestPipeline:
 
     # -- public ----------------------------------------------------------------------------------
 
-    def run(self, paths: Iterable[str | Path], *, tenant: str, progress: bool | None = None) -> IngestReport:
+    def run(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        tenant: str,
+        progress: bool | None = None,
+        on_progress: ProgressHook | None = None,
+    ) -> IngestReport:
+        """Ingest ``paths``; ``on_progress(report, path)`` is called after each file (the report is live)."""
         from tqdm.auto import tqdm
 
         started = time.perf_counter()
@@ -126,6 +136,8 @@ class IngestPipeline:
         for source in bar:
             bar.set_postfix_str(source.name[-40:], refresh=False)
             self._ingest_one(source, tenant, report)
+            if on_progress is not None:
+                on_progress(report, str(source.path))
         bar.close()
         report.seconds = round(time.perf_counter() - started, 3)
         return report

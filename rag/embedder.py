@@ -9,6 +9,8 @@ looks like one, so text always reaches it wrapped as text.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -60,6 +62,18 @@ def _modality(value: object) -> str:
     return "image"
 
 
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(model: Any) -> threading.RLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
 class SentenceTransformerEmbedder:
     """Wraps a loaded SentenceTransformer; batches, normalises and guards inputs."""
 
@@ -72,6 +86,10 @@ class SentenceTransformerEmbedder:
         # The model reads at most this many tokens (special tokens included); chunks are sized below it.
         self.max_tokens = int(model.max_seq_length or 512)
         self._tokenizer = model.tokenizer
+        # One lock per underlying model (the Qwen profile wraps one model as text, image and video):
+        # the API runs queries and ingest jobs in threads, and a fast tokenizer shared across threads
+        # fails with "Already borrowed".
+        self._lock = _model_lock(model)
 
     def __repr__(self) -> str:
         modalities = sorted(self.modalities)
@@ -104,13 +122,15 @@ class SentenceTransformerEmbedder:
         if not inputs:
             return np.zeros((0, self.dimension), dtype=np.float32)
         method = self._model.encode_query if query else self._model.encode_document
-        vectors = method(
-            self._prepare(inputs),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        prepared = self._prepare(inputs)
+        with self._lock:
+            vectors = method(
+                prepared,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_documents(self, inputs: Sequence[Any]) -> np.ndarray:
@@ -121,12 +141,14 @@ class SentenceTransformerEmbedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token of ``text`` in this model's tokenizer (no special tokens)."""
-        encoded = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
-        )
+        with self._lock:
+            encoded = self._tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
+            )
         return [(int(s), int(e)) for s, e in encoded["offset_mapping"]]
 
     @property
     def special_tokens(self) -> int:
         """How many special tokens the tokenizer adds around one text (CLS/SEP, BOS/EOS)."""
-        return len(self._tokenizer("", add_special_tokens=True)["input_ids"])
+        with self._lock:
+            return len(self._tokenizer("", add_special_tokens=True)["input_ids"])

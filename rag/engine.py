@@ -10,7 +10,7 @@ rag.close()
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,9 @@ class RAG:
         tenant: str | None = None,
         recreate: bool = False,
         progress: bool | None = None,
+        on_progress: Callable[[IngestReport, str], None] | None = None,
     ) -> IngestReport:
+        """Ingest files, directories and globs; ``on_progress(report, path)`` runs after each file."""
         from ingest.pipeline import IngestPipeline, build_loaders
 
         models = self.models
@@ -135,7 +137,7 @@ class RAG:
             loaders=build_loaders(self.settings, models.embedders.get("text")),
             profile=models.profile,
         )
-        return pipeline.run(paths, tenant=self._tenant(tenant), progress=progress)
+        return pipeline.run(paths, tenant=self._tenant(tenant), progress=progress, on_progress=on_progress)
 
     # -- query -----------------------------------------------------------------------------------
 
