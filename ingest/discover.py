@@ -20,7 +20,7 @@ import glob
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
@@ -69,8 +69,13 @@ def mime_type_for(path: Path) -> str | None:
     return SUPPORTED_TYPES.get(path.suffix.lower())
 
 
-def discover(paths: Iterable[str | Path]) -> Iterator[Source | FileFailure]:
-    """Yield one :class:`Source` per supported file under ``paths`` and a :class:`FileFailure` per problem."""
+def discover(paths: Iterable[str | Path], *, within: Sequence[Path] = ()) -> Iterator[Source | FileFailure]:
+    """Yield one :class:`Source` per supported file under ``paths`` and a :class:`FileFailure` per problem.
+
+    With ``within`` (folders), a file whose resolved path lies outside all of them (through a symlink, say)
+    is a failure, not a source: the HTTP API confines server-side ingest to its allowed roots this way.
+    """
+    roots = [Path(root).resolve() for root in within]
     seen: set[str] = set()
     for arg in paths:
         for record in _expand(arg):
@@ -78,6 +83,8 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Source | FileFailure]:
             if key in seen:
                 continue
             seen.add(key)
+            if roots and isinstance(record, Source) and not any(record.path.is_relative_to(r) for r in roots):
+                record = _failure(record.path, "outside the allowed roots")
             yield record
 
 

@@ -15,6 +15,7 @@ import re
 import struct
 import warnings
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -30,13 +31,13 @@ _HIGH_BIT_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 _PIL_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
-def open_image(path: Path, *, max_source_pixels: int) -> Image.Image:
-    """Decode the first frame of the image at ``path`` into an RGB image.
+def open_image(path: Path | IO[bytes], *, max_source_pixels: int, source: str | None = None) -> Image.Image:
+    """Decode the first frame of the image at ``path`` (or in a binary stream) into an RGB image.
 
-    Raises :class:`SourceLoadError` (with ``source=str(path)``) for images over ``max_source_pixels``, files
-    that are not images, and corrupt or truncated images.
+    Raises :class:`SourceLoadError` (with ``source``, default ``str(path)``) for images over
+    ``max_source_pixels``, data that is not an image, and corrupt or truncated images.
     """
-    source = str(path)
+    source = source or str(path)
     try:
         with warnings.catch_warnings():
             # Our own cap is checked below, with a clearer message; PIL's warning would only be noise.

@@ -115,6 +115,7 @@ class IngestPipeline:
         tenant: str,
         progress: bool | None = None,
         on_progress: ProgressHook | None = None,
+        within: Sequence[Path] = (),
     ) -> IngestReport:
         """Ingest ``paths``; ``on_progress(report, path)`` is called after each file (the report is live)."""
         from tqdm.auto import tqdm
@@ -122,7 +123,7 @@ class IngestPipeline:
         started = time.perf_counter()
         report = IngestReport()
         sources: list[Source] = []
-        for found in discover(paths):
+        for found in discover(paths, within=within):
             if isinstance(found, Source):
                 sources.append(found)
                 continue

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rag.config import Settings
     from rag.engine import RAG
     from rag.records import Hit, IngestReport
 
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--tenant")
 
     sub.add_parser("info", help="show the chosen profile, models and collection")
+
+    serve = sub.add_parser("serve", help="run the HTTP API (REST + OpenAI-compatible chat) with uvicorn")
+    serve.add_argument("--host", help="bind address (default: RAG_API__HOST); loopback only without API keys")
+    serve.add_argument("--port", type=int, help="port (default: RAG_API__PORT)")
     return parser
 
 
@@ -143,6 +148,8 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings(_env_file=args.env_file) if args.env_file else Settings()  # type: ignore[call-arg]
     _setup_logging(args.verbose, settings.log_level)
+    if args.command == "serve":
+        return _serve(args, settings)
     rag = RAG.from_settings(settings)
     try:
         if args.command in {"sources", "delete"}:
@@ -185,6 +192,27 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         rag.close()
     return 2
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from rag.api import create_app
+    from rag.api.deps import is_loopback
+
+    host = args.host or settings.api.host
+    port = args.port or settings.api.port
+    if not settings.api.keys and not is_loopback(host):
+        _say(f"no API keys configured (RAG_API__KEYS): binding to 127.0.0.1 instead of {host}")
+        host = "127.0.0.1"
+    elif not settings.api.keys:
+        _say("no API keys configured (RAG_API__KEYS): serving this machine only, as tenant " + settings.tenant)
+    else:
+        tenants = sorted(set(settings.api.keys.values()))
+        _say(f"{len(settings.api.keys)} API keys for tenants: {', '.join(tenants)}")
+    _say(f"serving on http://{host}:{port} (OpenAPI docs at /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    return 0
 
 
 def _ask(args: argparse.Namespace, rag: RAG) -> int:

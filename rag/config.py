@@ -16,6 +16,7 @@ __all__ = [
     "PROFILES",
     "RERANK_PROFILES",
     "VECTOR_NAMES",
+    "ApiSettings",
     "ChunkingSettings",
     "GenerationSettings",
     "ImageSettings",
@@ -190,6 +191,54 @@ class GenerationSettings(_Section):
     )
 
 
+_MIN_KEY_CHARS = 16
+
+
+class ApiSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="Bind address of `rag serve`; loopback only without keys.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='API keys and the tenant of each, as JSON: {"<key>": "<tenant>"}. Empty: no auth, loopback only.',
+    )
+    model_name: str = Field(default="rag", min_length=1, description="Model id shown on /v1/models.")
+    public_url: str | None = Field(
+        default=None, description="Base URL for image links in chat answers; default: the request's own."
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list, description="Server-side folders that POST /v1/ingest/paths may read; empty: none."
+    )
+    upload_dir: Path | None = Field(default=None, description="Uploaded files are kept here; default DATA_DIR/uploads.")
+    max_upload_mb: float = Field(default=100.0, gt=0, description="Largest uploaded file.")
+    max_request_mb: float = Field(default=512.0, gt=0, description="Largest upload request (all files together).")
+    max_body_mb: float = Field(default=16.0, gt=0, description="Largest JSON request (query images included).")
+    max_files: int = Field(default=100, ge=1, description="Files per upload request.")
+    max_query_chars: int = Field(default=4000, ge=1, description="Longest question or search query.")
+    ingest_workers: int = Field(default=1, ge=1, le=16, description="Ingest jobs run at the same time.")
+    max_jobs: int = Field(default=1000, ge=1, description="Jobs remembered (queued, running and finished).")
+    signing_key: SecretStr | None = Field(
+        default=None, description="Signs image links in answers; default: random per start (links die on restart)."
+    )
+    link_ttl_s: int = Field(default=24 * 3600, ge=60, description="How long a signed image link stays valid.")
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API.")
+
+    @field_validator("keys")
+    @classmethod
+    def _valid_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        for key, tenant in keys.items():
+            if key.strip().lower() in _PLACEHOLDER_SECRETS or len(key) < _MIN_KEY_CHARS:
+                raise ValueError(
+                    f"API key for tenant {tenant!r} is a placeholder or shorter than {_MIN_KEY_CHARS} characters "
+                    "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
+            validate_tenant(tenant)
+        return keys
+
+    _no_placeholder = field_validator("signing_key")(
+        classmethod(lambda cls, v: _refuse_placeholder(v, "RAG_API__SIGNING_KEY"))
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable. Environment: ``RAG_<FIELD>``, nested ``RAG_<SECTION>__<FIELD>``."""
 
@@ -212,6 +261,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     _validate_tenant = field_validator("tenant")(classmethod(lambda cls, v: validate_tenant(v)))
 
@@ -222,3 +272,7 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.api.upload_dir if self.api.upload_dir is not None else self.data_dir / "uploads"

@@ -10,7 +10,7 @@ rag.close()
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,23 @@ class RAG:
             tuple(VectorSchema(name, e.dimension, e.model_id) for name, e in self.models.embedders.items())
         )
 
+    def _note(self, notes: Iterable[str]) -> None:
+        self.notes.extend(n for n in notes if n not in self.notes)
+
+    def ensure_collection(self, *, recreate: bool = False) -> None:
+        """Create the collection for the loaded models (or check that the stored one matches them)."""
+        self._note(self.store.ensure_collection(self.schema, recreate=recreate))
+        self._schema_checked = True
+
+    def readiness(self) -> dict[str, str]:
+        """ "ok", or why not, for the store and the models (the API's readiness check)."""
+        checks = {"models": "ok" if self._models is not None else "not loaded"}
+        try:
+            checks["store"] = "ok" if self.store.ping() else f"{self.store.location} does not answer"
+        except RagError as exc:
+            checks["store"] = str(exc)
+        return checks
+
     def _tenant(self, tenant: str | None) -> str:
         return validate_tenant(tenant) if tenant is not None else self.settings.tenant
 
@@ -122,13 +139,16 @@ class RAG:
         recreate: bool = False,
         progress: bool | None = None,
         on_progress: Callable[[IngestReport, str], None] | None = None,
+        within: Sequence[Path] = (),
     ) -> IngestReport:
-        """Ingest files, directories and globs; ``on_progress(report, path)`` runs after each file."""
+        """Ingest files, directories and globs; ``on_progress(report, path)`` runs after each file.
+
+        ``within``: only files whose resolved paths lie under these folders are read (the others fail).
+        """
         from ingest.pipeline import IngestPipeline, build_loaders
 
         models = self.models
-        self.notes.extend(self.store.ensure_collection(self.schema, recreate=recreate))
-        self._schema_checked = True
+        self.ensure_collection(recreate=recreate)
         pipeline = IngestPipeline(
             settings=self.settings,
             embedders=models.embedders,
@@ -137,7 +157,9 @@ class RAG:
             loaders=build_loaders(self.settings, models.embedders.get("text")),
             profile=models.profile,
         )
-        return pipeline.run(paths, tenant=self._tenant(tenant), progress=progress, on_progress=on_progress)
+        return pipeline.run(
+            paths, tenant=self._tenant(tenant), progress=progress, on_progress=on_progress, within=within
+        )
 
     # -- query -----------------------------------------------------------------------------------
 
@@ -148,7 +170,7 @@ class RAG:
                 embedders=self.models.embedders, store=self.store, settings=self.settings.retrieval
             )
         if not self._schema_checked:
-            self.notes.extend(self.store.check_schema(self.schema, mode="read"))
+            self._note(self.store.check_schema(self.schema, mode="read"))
             self._schema_checked = True
         return self._retriever
 
@@ -174,18 +196,34 @@ class RAG:
         tenant: str | None = None,
         filters: SearchFilters | None = None,
         limit: int | None = None,
+        image: Image.Image | None = None,
     ) -> Retrieved:
         """Fused search, then reranking when a reranker is loaded."""
-        return self.orchestrator.retrieve(question, tenant=self._tenant(tenant), filters=filters, limit=limit)
+        return self.orchestrator.retrieve(
+            question, tenant=self._tenant(tenant), filters=filters, limit=limit, image=image
+        )
 
-    def answer(self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None) -> Answer:
-        return self.orchestrator.answer(question, tenant=self._tenant(tenant), filters=filters)
+    def answer(
+        self,
+        question: str,
+        *,
+        tenant: str | None = None,
+        filters: SearchFilters | None = None,
+        image: Image.Image | None = None,
+    ) -> Answer:
+        """A cited answer; ``image`` (optional) is searched with the question and shown to the model."""
+        return self.orchestrator.answer(question, tenant=self._tenant(tenant), filters=filters, image=image)
 
     def answer_stream(
-        self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
+        self,
+        question: str,
+        *,
+        tenant: str | None = None,
+        filters: SearchFilters | None = None,
+        image: Image.Image | None = None,
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the complete :class:`Answer`."""
-        return self.orchestrator.answer_stream(question, tenant=self._tenant(tenant), filters=filters)
+        return self.orchestrator.answer_stream(question, tenant=self._tenant(tenant), filters=filters, image=image)
 
     async def aanswer(
         self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
@@ -199,7 +237,7 @@ class RAG:
 
     def search(
         self,
-        query: str | Image.Image,
+        query: str | Image.Image | Sequence[str | Image.Image],
         *,
         tenant: str | None = None,
         filters: SearchFilters | None = None,
@@ -215,10 +253,14 @@ class RAG:
 
     def delete(self, source: str | Path, *, tenant: str | None = None) -> int:
         """Remove a source (by path or source id) and its stored images; returns the points removed."""
-        tenant = self._tenant(tenant)
-        self.store.open()
         path = Path(source).expanduser()
         source_id = str(path.resolve()) if path.exists() else str(source)
+        return self.delete_source_id(source_id, tenant=tenant)
+
+    def delete_source_id(self, source_id: str, *, tenant: str | None = None) -> int:
+        """Remove the source with this exact id (its resolved path) and its stored images."""
+        tenant = self._tenant(tenant)
+        self.store.open()
         removed = self.store.delete_source(tenant, source_id)
         if removed == 0:
             raise RagError(f"no source {source_id!r} in tenant {tenant!r}")

@@ -1,8 +1,9 @@
 """Stored images (image thumbnails, PDF page renders, video keyframes) kept on disk next to the store.
 
-Layout: ``MEDIA_DIR/<source key>/<content hash[:16]>/<locator>.jpg``. The source key is derived from the
-tenant and source id, so deleting a source removes one directory, and a new content version is written
-beside the old one until it is complete. References stored in payloads are relative POSIX paths.
+Layout: ``MEDIA_DIR/<tenant>/<source key>/<content hash[:16]>/<locator>.jpg``. The source key is derived
+from the tenant and source id, so deleting a source removes one directory, and a new content version is
+written beside the old one until it is complete. References stored in payloads are relative POSIX paths
+whose first part is the tenant, which is how the API checks that a caller may read one.
 """
 
 from __future__ import annotations
@@ -34,11 +35,21 @@ class MediaStore:
     def source_key(tenant: str, source_id: str) -> str:
         return uuid.uuid5(_NAMESPACE, f"{tenant}\x1f{source_id}").hex
 
+    def _source_dir(self, tenant: str, source_id: str) -> Path:
+        return self.root / tenant / self.source_key(tenant, source_id)
+
+    @staticmethod
+    def tenant_of(ref: str) -> str:
+        """The tenant a reference belongs to."""
+        return PurePosixPath(ref).parts[0] if ref else ""
+
     def save(self, tenant: str, source_id: str, content_hash: str, locator: str, image: Image.Image) -> str:
         """Write a JPEG (longest side capped) atomically; return its reference."""
         from PIL import Image as PILImage
 
-        ref = PurePosixPath(self.source_key(tenant, source_id), content_hash[:16], locator.replace("/", "_") + ".jpg")
+        ref = PurePosixPath(
+            tenant, self.source_key(tenant, source_id), content_hash[:16], locator.replace("/", "_") + ".jpg"
+        )
         target = self.root / ref
         target.parent.mkdir(parents=True, exist_ok=True)
         thumb = image.convert("RGB") if image.mode != "RGB" else image.copy()
@@ -55,7 +66,7 @@ class MediaStore:
 
     def prune(self, tenant: str, source_id: str, keep_hash: str) -> None:
         """Remove stored images of other content versions of the source."""
-        base = self.root / self.source_key(tenant, source_id)
+        base = self._source_dir(tenant, source_id)
         if not base.is_dir():
             return
         for child in base.iterdir():
@@ -63,10 +74,10 @@ class MediaStore:
                 shutil.rmtree(child, ignore_errors=True)
 
     def remove_version(self, tenant: str, source_id: str, content_hash: str) -> None:
-        shutil.rmtree(self.root / self.source_key(tenant, source_id) / content_hash[:16], ignore_errors=True)
+        shutil.rmtree(self._source_dir(tenant, source_id) / content_hash[:16], ignore_errors=True)
 
     def remove(self, tenant: str, source_id: str) -> None:
-        shutil.rmtree(self.root / self.source_key(tenant, source_id), ignore_errors=True)
+        shutil.rmtree(self._source_dir(tenant, source_id), ignore_errors=True)
 
     def resolve(self, ref: str) -> Path:
         """The file behind a reference; refuses anything that escapes the media directory."""

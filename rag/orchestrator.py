@@ -24,6 +24,8 @@ from rag.records import Answer, Citation, Hit, RerankInfo, SearchFilters
 from rag.retriever import Retriever
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from rag.generator import Generator
     from rag.reranker import Reranker
 
@@ -63,17 +65,24 @@ class QueryOrchestrator:
     # -- retrieval + rerank ----------------------------------------------------------------------
 
     def retrieve(
-        self, question: str, *, tenant: str, filters: SearchFilters | None = None, limit: int | None = None
+        self,
+        question: str,
+        *,
+        tenant: str,
+        filters: SearchFilters | None = None,
+        limit: int | None = None,
+        image: Image.Image | None = None,
     ) -> Retrieved:
+        """Fused search for the question (and the image, when one is given), then reranking."""
         rerank = self.settings.rerank
         top_k = limit or (rerank.top_k if self.reranker else self.settings.generation.context_hits)
-        if self.reranker is None:
-            hits = self.retriever.search(question, tenant=tenant, filters=filters, limit=top_k)
-            info = RerankInfo(note=self.rerank_note or "no reranker")
+        queries: list[str | Image.Image] = [question] if image is None else [question, image]
+        if self.reranker is None or not question.strip():
+            hits = self.retriever.search(queries, tenant=tenant, filters=filters, limit=top_k)
+            note = "image-only query: not reranked" if self.reranker is not None else self.rerank_note
+            info = RerankInfo(note=note or "no reranker")
             return Retrieved(hits=hits, rerank=info, relevant=hits)
-        candidates = self.retriever.search(
-            question, tenant=tenant, filters=filters, limit=max(rerank.candidates, top_k)
-        )
+        candidates = self.retriever.search(queries, tenant=tenant, filters=filters, limit=max(rerank.candidates, top_k))
         hits, info = self.reranker.rerank(question, candidates, top_k=top_k)
         relevant = [h for h in hits if h.rerank_score is None or h.rerank_score >= rerank.threshold]
         return Retrieved(hits=hits, rerank=info, relevant=relevant)
@@ -117,10 +126,14 @@ class QueryOrchestrator:
             )
         return None
 
-    def _messages(self, question: str, sources: list[Citation]) -> list[dict[str, object]]:
+    def _messages(
+        self, question: str, sources: list[Citation], image: Image.Image | None = None
+    ) -> list[dict[str, object]]:
         from rag.prompt import build_messages
 
-        return build_messages(question, sources, load_image=self.media.open_image, settings=self.settings.generation)
+        return build_messages(
+            question, sources, load_image=self.media.open_image, settings=self.settings.generation, query_image=image
+        )
 
     def _finish(self, question: str, text: str, sources: list[Citation], retrieved: Retrieved) -> Answer:
         from rag.prompt import parse_citations
@@ -139,21 +152,34 @@ class QueryOrchestrator:
             rerank=retrieved.rerank,
         )
 
-    def answer(self, question: str, *, tenant: str, filters: SearchFilters | None = None) -> Answer:
-        retrieved = self.retrieve(question, tenant=tenant, filters=filters)
+    def answer(
+        self,
+        question: str,
+        *,
+        tenant: str,
+        filters: SearchFilters | None = None,
+        image: Image.Image | None = None,
+    ) -> Answer:
+        """Answer ``question`` (optionally about ``image``, which is also a query) from the tenant's sources."""
+        retrieved = self.retrieve(question, tenant=tenant, filters=filters, image=image)
         ready = self._without_model(question, retrieved)
         if ready is not None:
             return ready
         assert self.generator is not None
         sources = self._sources(retrieved)
-        text = self.generator.complete(self._messages(question, sources))
+        text = self.generator.complete(self._messages(question, sources, image))
         return self._finish(question, text, sources, retrieved)
 
     def answer_stream(
-        self, question: str, *, tenant: str, filters: SearchFilters | None = None
+        self,
+        question: str,
+        *,
+        tenant: str,
+        filters: SearchFilters | None = None,
+        image: Image.Image | None = None,
     ) -> Iterator[str | Answer]:
         """Text pieces as they arrive, then the complete :class:`Answer` as the last item."""
-        retrieved = self.retrieve(question, tenant=tenant, filters=filters)
+        retrieved = self.retrieve(question, tenant=tenant, filters=filters, image=image)
         ready = self._without_model(question, retrieved)
         if ready is not None:
             yield ready.text
@@ -162,7 +188,7 @@ class QueryOrchestrator:
         assert self.generator is not None
         sources = self._sources(retrieved)
         pieces: list[str] = []
-        for piece in self.generator.stream(self._messages(question, sources)):
+        for piece in self.generator.stream(self._messages(question, sources, image)):
             pieces.append(piece)
             yield piece
         yield self._finish(question, "".join(pieces), sources, retrieved)

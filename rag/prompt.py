@@ -137,8 +137,12 @@ def build_messages(
     *,
     load_image: ImageLoader,
     settings: GenerationSettings,
+    query_image: Image.Image | None = None,
 ) -> list[dict[str, Any]]:
-    """OpenAI-format chat messages asking ``question`` about ``sources`` (see the module docstring)."""
+    """OpenAI-format chat messages asking ``question`` about ``sources`` (see the module docstring).
+
+    ``query_image`` is an image the user asked about; it comes last, after the question, and is not a source.
+    """
     nonce = secrets.token_hex(8)
     parts: list[dict[str, Any]] = [
         {
@@ -168,7 +172,11 @@ def build_messages(
         parts.append({"type": "text", "text": _source_block(citation, nonce, settings.max_source_chars, note)})
         if image_url is not None:
             parts.append({"type": "image_url", "image_url": {"url": image_url}})
-    parts.append({"type": "text", "text": f"Question: {question.strip()}"})
+    question = question.strip() or "What do the sources say about the image below?"
+    parts.append({"type": "text", "text": f"Question: {question}"})
+    if query_image is not None:
+        parts.append({"type": "text", "text": "The user attached this image to the question (it is not a source):"})
+        parts.append({"type": "image_url", "image_url": {"url": encode_image(query_image, settings.image_max_side)}})
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": parts}]
 
 

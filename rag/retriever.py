@@ -5,7 +5,7 @@ Qdrant query with a prefetch per named vector.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,26 +53,31 @@ class Retriever:
 
     def search(
         self,
-        query: str | Image.Image,
+        query: str | Image.Image | Sequence[str | Image.Image],
         *,
         tenant: str,
         filters: SearchFilters | None = None,
         limit: int | None = None,
     ) -> list[Hit]:
-        if isinstance(query, str) and not query.strip():
+        """One fused search; several queries (a question and an image) each prefetch from every vector."""
+        queries = [query] if isinstance(query, str) or not isinstance(query, Sequence) else list(query)
+        queries = [q for q in queries if not (isinstance(q, str) and not q.strip())]
+        if not queries:
             raise RetrievalError("the query is empty")
         if not self.store.exists():
             raise RetrievalError(
                 f"collection {self.store.collection!r} at {self.store.location} does not exist yet: "
                 "ingest something first (`rag ingest PATH...`)"
             )
-        vectors = self.encode(query)
         flt = self._store_filter(tenant, filters or SearchFilters())
-        if flt.modalities:
+        pairs: list[tuple[str, np.ndarray]] = []
+        for one in queries:
             # A vector can only return points of its own modality: skip prefetches that cannot match.
-            vectors = {n: v for n, v in vectors.items() if n in flt.modalities}
+            pairs.extend(
+                (name, vec) for name, vec in self.encode(one).items() if not flt.modalities or name in flt.modalities
+            )
         stored = self.store.search(
-            vectors,
+            pairs,
             where=flt,
             limit=limit or self.settings.limit,
             prefetch_limit=max(self.settings.prefetch_limit, limit or 0),

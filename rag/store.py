@@ -432,7 +432,7 @@ class QdrantStore:
 
     def search(
         self,
-        queries: Mapping[str, np.ndarray],
+        queries: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]],
         *,
         where: StoreFilter,
         limit: int,
@@ -440,17 +440,18 @@ class QdrantStore:
         fusion: Literal["rrf", "dbsf"] = "rrf",
         rrf_k: int = 60,
     ) -> list[StoredHit]:
-        """One fused query: a prefetch per named vector, fused by RRF (with ``rrf_k``) or DBSF."""
+        """One fused query: a prefetch per (named vector, query vector), fused by RRF (``rrf_k``) or DBSF."""
         from qdrant_client import models
 
-        if not queries:
+        pairs = list(queries.items()) if isinstance(queries, Mapping) else list(queries)
+        if not pairs:
             return []
         flt = self._filter(where)
         prefetch = [
             models.Prefetch(
                 query=np.asarray(vec, dtype=np.float32).tolist(), using=name, limit=prefetch_limit, filter=flt
             )
-            for name, vec in queries.items()
+            for name, vec in pairs
         ]
         query: Any = (
             models.RrfQuery(rrf=models.Rrf(k=rrf_k))

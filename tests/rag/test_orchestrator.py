@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,35 +10,9 @@ import pytest
 
 from rag.orchestrator import NOTHING_RELEVANT
 from rag.records import Answer
+from rag.testing.fakes import FakeGenerator
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-class FakeGenerator:
-    """Answers with a fixed text and records the messages it was given."""
-
-    model = "fake/model"
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.calls: list[list[dict[str, Any]]] = []
-
-    def complete(self, messages: list[dict[str, Any]]) -> str:
-        self.calls.append(messages)
-        return self.text
-
-    def stream(self, messages: list[dict[str, Any]]) -> Iterator[str]:
-        self.calls.append(messages)
-        yield from self.text.split(" ")[:1]
-        for word in self.text.split(" ")[1:]:
-            yield " " + word
-
-    async def acomplete(self, messages: list[dict[str, Any]]) -> str:
-        return self.complete(messages)
-
-    async def astream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
-        for piece in self.stream(messages):
-            yield piece
 
 
 @pytest.fixture

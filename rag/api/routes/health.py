@@ -1,0 +1,24 @@
+"""Liveness and readiness (no auth: orchestrators and load balancers call these)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from rag.api.deps import ServicesDep
+from rag.api.schemas import Ready
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The store answers and the models are loaded", response_model=Ready)
+def readyz(services: ServicesDep) -> JSONResponse:
+    checks = services.rag.readiness()
+    ready = all(value == "ok" for value in checks.values())
+    body = Ready(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,0 +1,65 @@
+"""Stored images (PDF page renders, images, video keyframes) that hits and answers reference.
+
+A request is allowed with the tenant's API key, or with a signed link (``exp`` and ``sig``) as found in
+answers, which chat clients can show without the key. Either way the image must belong to the tenant.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, Response
+
+from rag.api.deps import MaybeCallerDep, ServicesDep
+from rag.api.errors import ApiError
+from rag.errors import RagError
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+
+_THUMB_SIDE = 256
+_CACHE = {"Cache-Control": "private, max-age=3600"}
+
+
+@router.get(
+    "/{ref:path}",
+    summary="A stored image or its thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def media(
+    ref: str,
+    services: ServicesDep,
+    caller: MaybeCallerDep,
+    size: Annotated[Literal["full", "thumb"], Query()] = "full",
+    exp: Annotated[str | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
+    media_store = services.rag.media
+    if not services.links.verify(ref, exp, sig):
+        if caller is None:
+            message = "this image link is invalid or has expired" if exp or sig else "missing API key or signed link"
+            raise ApiError(401, message, code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        if caller.tenant != media_store.tenant_of(ref):
+            raise ApiError(404, "no such image", code="image_not_found")
+    try:
+        path = media_store.resolve(ref)
+    except RagError as exc:
+        raise ApiError(404, "no such image", code="image_not_found") from exc
+    if not path.is_file():
+        raise ApiError(404, "no such image", code="image_not_found")
+    if size == "full":
+        return FileResponse(path, media_type="image/jpeg", headers=_CACHE)
+    return Response(_thumbnail(path), media_type="image/jpeg", headers=_CACHE)
+
+
+def _thumbnail(path: Path) -> bytes:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.thumbnail((_THUMB_SIDE, _THUMB_SIDE))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=80)
+    return out.getvalue()

@@ -1,0 +1,79 @@
+"""Search (retrieval only) and answers (JSON, or server-sent events while the model writes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from rag.api.deps import CallerDep, ServicesDep
+from rag.api.schemas import AnswerIn, AnswerOut, SearchIn, SearchOut
+from rag.api.views import View
+from rag.errors import RagError
+from rag.records import Answer
+
+router = APIRouter(prefix="/v1", tags=["query"])
+
+log = logging.getLogger(__name__)
+
+
+@router.post("/search", summary="Fused search over every vector; retrieval only")
+def search(body: SearchIn, request: Request, caller: CallerDep, services: ServicesDep) -> SearchOut:
+    view = View(services, caller.tenant, str(request.base_url))
+    image = view.query_image(body.image)
+    query = view.query_text(body.query, image=image is not None)
+    filters = view.filters(body.filters)
+    rag = services.rag
+    if body.rerank:
+        retrieved = rag.retrieve(query, tenant=caller.tenant, filters=filters, limit=body.limit, image=image)
+        return SearchOut(hits=[view.hit(h) for h in retrieved.hits], rerank=retrieved.rerank)
+    queries: list[Any] = [q for q in (query, image) if q is not None and q != ""]
+    hits = rag.search(queries, tenant=caller.tenant, filters=filters, limit=body.limit)
+    return SearchOut(hits=[view.hit(h) for h in hits])
+
+
+@router.post(
+    "/answer",
+    summary="Answer a question from the caller's sources, with numbered citations",
+    response_model=AnswerOut,
+    responses={200: {"content": {"text/event-stream": {"description": "With stream=true: delta…, answer"}}}},
+)
+def answer(body: AnswerIn, request: Request, caller: CallerDep, services: ServicesDep) -> Any:
+    view = View(services, caller.tenant, str(request.base_url))
+    image = view.query_image(body.image)
+    question = view.query_text(body.question, image=image is not None)
+    filters = view.filters(body.filters)
+    if not body.stream:
+        return view.answer(services.rag.answer(question, tenant=caller.tenant, filters=filters, image=image))
+    stream = services.rag.answer_stream(question, tenant=caller.tenant, filters=filters, image=image)
+    # Retrieval and the model's first words happen here, so that their errors still get an HTTP status.
+    first = next(stream)
+    return StreamingResponse(_events(first, stream, view), media_type="text/event-stream", headers=_NO_BUFFERING)
+
+
+_NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _events(first: str | Answer, stream: Iterator[str | Answer], view: View) -> Iterator[str]:
+    try:
+        for item in _chain(first, stream):
+            if isinstance(item, Answer):
+                yield sse("answer", view.answer(item).model_dump(mode="json"))
+            elif item:
+                yield sse("delta", {"text": item})
+    except RagError as exc:
+        log.warning("answer stream failed: %s", exc)
+        yield sse("error", {"type": type(exc).__name__, "message": str(exc)})
+
+
+def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
+    yield first
+    yield from rest

@@ -1,0 +1,168 @@
+"""Conversions between the library's records and what the API shows: display paths, source ids, image links."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.api.errors import ApiError
+from rag.api.schemas import AnswerOut, CitationOut, FiltersIn, HitOut, SourceOut
+from rag.errors import SourceLoadError
+from rag.records import Answer, Hit, SearchFilters
+from rag.store import SourceRecord, source_point_id
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from rag.api.deps import Services
+
+__all__ = ["View"]
+
+_DATA_URL = re.compile(r"^data:(image/[\w.+-]+)?(;[\w=.+-]+)*;base64,(.*)$", re.S)
+
+
+class View:
+    """Everything a route needs to show one tenant's records (paths relative to its uploads, signed links)."""
+
+    def __init__(self, services: Services, tenant: str, base_url: str) -> None:
+        self.services = services
+        self.tenant = tenant
+        self.base_url = services.settings.api.public_url or base_url
+        self.uploads = (services.settings.upload_dir / tenant).resolve()
+
+    # -- paths and ids ---------------------------------------------------------------------------
+
+    def display(self, path: str) -> str:
+        """Uploaded files show as the path they were uploaded as; server-side files as their own path."""
+        candidate = Path(path)
+        if candidate.is_relative_to(self.uploads):
+            return candidate.relative_to(self.uploads).as_posix()
+        return path
+
+    def uploaded_file(self, path: str) -> Path | None:
+        """The kept upload behind a source path, when the source was uploaded by this tenant."""
+        candidate = Path(path)
+        return candidate if candidate.is_relative_to(self.uploads) else None
+
+    def source_id(self, source_id: str) -> str:
+        return source_point_id(self.tenant, source_id)
+
+    def source(self, record: SourceRecord) -> SourceOut:
+        return SourceOut(
+            id=self.source_id(record.source_id),
+            name=record.name,
+            path=self.display(record.path),
+            mime_type=record.mime_type,
+            points=record.points,
+            content_hash=record.content_hash,
+            ingested_at=record.ingested_at,
+        )
+
+    def find_source(self, key: str) -> SourceRecord | None:
+        """A source of this tenant by API id, display path or file name."""
+        for record in self.services.rag.sources(tenant=self.tenant):
+            if key in (self.source_id(record.source_id), self.display(record.path)):
+                return record
+        return None
+
+    def filters(self, given: FiltersIn | None) -> SearchFilters | None:
+        if given is None:
+            return None
+        sources: list[str] | None = None
+        if given.sources:
+            sources = []
+            for key in given.sources:
+                record = self.find_source(key)
+                if record is None:
+                    raise ApiError(404, f"no source {key!r}", code="source_not_found")
+                sources.append(record.source_id)
+        return SearchFilters(
+            sources=sources,
+            modalities=given.modalities,
+            kinds=given.kinds,
+            page_from=given.page_from,
+            page_to=given.page_to,
+        )
+
+    # -- hits and answers ------------------------------------------------------------------------
+
+    def image_url(self, ref: str | None, size: str | None = None) -> str | None:
+        return self.services.links.url(self.base_url, ref, size=size) if ref else None
+
+    def hit(self, hit: Hit) -> HitOut:
+        return HitOut(
+            id=hit.id,
+            rank=hit.rank,
+            score=hit.score,
+            rerank_score=hit.rerank_score,
+            fused_rank=hit.fused_rank,
+            modality=hit.modality,
+            kind=hit.kind,
+            source=self.source_id(hit.source_id),
+            name=Path(hit.path).name,
+            path=self.display(hit.path),
+            mime_type=hit.mime_type,
+            title=hit.title,
+            location=hit.location,
+            page=hit.page,
+            char_start=hit.char_start,
+            char_end=hit.char_end,
+            start_s=hit.start_s,
+            end_s=hit.end_s,
+            text=hit.text,
+            image_url=self.image_url(hit.image_ref),
+            thumbnail_url=self.image_url(hit.image_ref, "thumb"),
+        )
+
+    def answer(self, answer: Answer) -> AnswerOut:
+        cited = set(answer.cited)
+        return AnswerOut(
+            question=answer.question,
+            text=answer.text,
+            outcome=answer.outcome,
+            model=answer.model,
+            cited=answer.cited,
+            sources=[
+                CitationOut(number=c.number, cited=c.number in cited, hit=self.hit(c.hit)) for c in answer.sources
+            ],
+            notes=answer.notes,
+            rerank=answer.rerank,
+        )
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def query_text(self, text: str, *, image: bool) -> str:
+        limit = self.services.settings.api.max_query_chars
+        if len(text) > limit:
+            raise ApiError(413, f"the query is {len(text)} characters; the limit is {limit}", code="query_too_long")
+        if not text.strip() and not image:
+            raise ApiError(400, "the query is empty (give text, an image, or both)", code="empty_query")
+        return text
+
+    def query_image(self, data_url: str | None) -> Image.Image | None:
+        return decode_image(data_url, self.services) if data_url else None
+
+
+def decode_image(data_url: str, services: Services) -> Image.Image:
+    """A query image sent as a data URL, decoded with the ingest caps. Remote URLs are never fetched."""
+    from ingest.imaging import fit_pixels, open_image
+
+    match = _DATA_URL.match(data_url.strip())
+    if match is None:
+        raise ApiError(
+            400, "images must be sent inline as base64 data URLs (data:image/...;base64,...)", code="bad_image"
+        )
+    try:
+        data = base64.b64decode(match.group(3), validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, f"the image is not valid base64: {exc}", code="bad_image") from exc
+    images = services.settings.images
+    try:
+        image = open_image(io.BytesIO(data), max_source_pixels=images.max_source_pixels, source="query image")
+    except SourceLoadError as exc:
+        raise ApiError(400, f"query image: {exc.message}", code="bad_image") from exc
+    return fit_pixels(image, images.max_pixels)
