@@ -107,8 +107,8 @@ class _Job:
 
 
 def _display_report(report: IngestReport, display: Callable[[str], str]) -> IngestReport:
-    for entry in (*report.skipped, *report.failed):
-        entry.path = display(entry.path)
+    report.skipped = [f.model_copy(update={"path": display(f.path)}) for f in report.skipped]
+    report.failed = [f.model_copy(update={"path": display(f.path)}) for f in report.failed]
     return report
 
 

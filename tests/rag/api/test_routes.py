@@ -195,3 +195,25 @@ def test_server_side_paths_only_under_allowed_roots(make_client: Any, tmp_path: 
     assert job["report"]["ingested"] == 1  # warranty.md; the symlink that leaves the root is refused
     assert [f["reason"] for f in job["report"]["failed"]] == ["outside the allowed roots"]
     assert [s["name"] for s in client.get("/v1/sources", headers=ACME).json()] == ["warranty.md"]
+
+
+def test_queries_run_while_an_ingest_job_writes_to_the_embedded_store(make_client: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = make_client("minilm")
+    upload(client, ACME, {"warranty.md": WARRANTY})
+    files = [
+        ("files", (f"bulk/{i:02d}.md", f"# Note {i}\n\n{PANELS.decode()} Note {i}.\n".encode())) for i in range(40)
+    ]
+    accepted = client.post("/v1/ingest", headers=ACME, files=files).json()
+
+    def ask(i: int) -> tuple[int, str]:
+        response = client.post("/v1/search", headers=ACME, json={"query": "battery warranty", "limit": 3})
+        return response.status_code, response.json()["hits"][0]["path"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(ask, range(24)))
+    assert results == [(200, "warranty.md")] * 24
+    job = wait_job(client, accepted["job"]["id"], ACME)
+    assert job["status"] == "succeeded" and job["report"]["ingested"] == 40
+    assert len(client.get("/v1/sources", headers=ACME).json()) == 41
