@@ -54,6 +54,5 @@ ENV RAG_DATA_DIR=/data \
 
 EXPOSE 8000
 
-# `rag serve` arrives with the HTTP API issue; until then, run other commands with e.g.
-# `docker compose run --rm api rag info`.
+# The HTTP API; it needs RAG_API__KEYS to listen beyond the container's loopback (see docker-compose.yml).
 CMD ["rag", "serve", "--host", "0.0.0.0", "--port", "8000"]
