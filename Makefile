@@ -14,7 +14,7 @@ EXAMPLES := examples/docs examples/images examples/reports
 demo test: export TOKENIZERS_PARALLELISM := false
 demo test: export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: help setup demo test lint examples clean
+.PHONY: help setup demo serve test lint examples clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ demo: setup ## Ingest the example corpus into .rag/, print ranked hits and an an
 	$(BIN)/rag ingest $(EXAMPLES)
 	$(BIN)/rag query "$(DEMO_QUESTION)" --limit 5
 	$(BIN)/rag ask "$(DEMO_QUESTION)"
+
+serve: setup ## Run the HTTP API on http://127.0.0.1:8000 (docs at /docs) over the data in .rag/
+	$(BIN)/rag serve
 
 test: setup ## Run the test suite
 	$(BIN)/pytest -q
