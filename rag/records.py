@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from PIL import Image
 
+    from rag.embedder import VideoClip
+
 __all__ = [
     "KIND_MODALITY",
     "Answer",
@@ -34,9 +36,16 @@ __all__ = [
 ]
 
 Modality = Literal["text", "image", "video"]
-# What a stored point is: a text chunk, a standalone image, a rendered PDF page, a video clip.
-Kind = Literal["text", "image", "page", "clip"]
-KIND_MODALITY: Mapping[str, Modality] = {"text": "text", "image": "image", "page": "image", "clip": "video"}
+# What a stored point is: a text chunk (document text, PDF page text, video subtitles), a standalone image,
+# a rendered PDF page, a video clip (sampled frames), a video clip's keyframe.
+Kind = Literal["text", "image", "page", "clip", "keyframe"]
+KIND_MODALITY: Mapping[str, Modality] = {
+    "text": "text",
+    "image": "image",
+    "page": "image",
+    "clip": "video",
+    "keyframe": "image",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +66,22 @@ class Source:
 class Item:
     """One unit a loader produced, to be embedded and stored as one point.
 
-    ``locator`` is unique within its source ("chunk-3", "page-2", "page-2/chunk-1") and, with the source
-    id and content hash, determines the point id.
+    ``locator`` is unique within its source ("chunk-3", "page-2", "page-2/chunk-1", "clip-00004") and,
+    with the source id and content hash, determines the point id. ``image_of`` names the item (by locator,
+    yielded earlier) whose stored image this one is shown with: a PDF page's text → the page render, a
+    video clip or its subtitles → the clip's keyframe.
     """
 
     kind: Kind
     locator: str
     text: str | None = None
     image: Image.Image | None = None
+    video: VideoClip | None = None
     page: int | None = None
     char_span: tuple[int, int] | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    image_of: str | None = None
     title: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
