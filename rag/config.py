@@ -28,6 +28,7 @@ __all__ = [
     "RerankSettings",
     "RetrievalSettings",
     "Settings",
+    "VideoSettings",
     "validate_tenant",
 ]
 
@@ -137,6 +138,24 @@ class ImageSettings(_Section):
 class PdfSettings(_Section):
     render_dpi: int = Field(default=110, ge=36, le=600)
     max_pages: int = Field(default=2000, ge=1, description="PDFs with more pages are refused.")
+
+
+class VideoSettings(_Section):
+    split: Literal["fixed", "scenes"] = Field(
+        default="fixed", description="fixed windows with overlap, or cut at scene changes (long scenes split)."
+    )
+    clip_s: float = Field(default=15.0, gt=0, description="Clip length in seconds.")
+    overlap_s: float = Field(default=3.0, ge=0, description="Overlap of neighbouring fixed clips, in seconds.")
+    frames_per_clip: int = Field(default=8, ge=1, le=64, description="Frames sampled per clip for the video vector.")
+    max_frame_pixels: int = Field(default=448 * 448, ge=32 * 32, description="Sampled frames are downscaled to this.")
+    scene_threshold: float = Field(default=0.2, gt=0, le=1, description="Picture change (0-1) that cuts a scene.")
+    max_duration_s: float = Field(default=6 * 3600, gt=0, description="Longer videos are refused.")
+
+    @model_validator(mode="after")
+    def _overlap_below_length(self) -> VideoSettings:
+        if self.overlap_s >= self.clip_s:
+            raise ValueError("video.overlap_s must be less than video.clip_s")
+        return self
 
 
 class RetrievalSettings(_Section):
@@ -258,6 +277,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
     pdf: PdfSettings = Field(default_factory=PdfSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
