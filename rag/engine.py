@@ -122,8 +122,12 @@ class RAG:
         recreate: bool = False,
         progress: bool | None = None,
         on_progress: Callable[[IngestReport, str], None] | None = None,
+        fail_fast: bool = False,
     ) -> IngestReport:
-        """Ingest files, directories and globs; ``on_progress(report, path)`` runs after each file."""
+        """Ingest files, directories and globs; ``on_progress(report, path)`` runs after each file.
+
+        Unchanged files are skipped by content hash; with ``fail_fast`` the run stops at the first failure.
+        """
         from ingest.pipeline import IngestPipeline, build_loaders
 
         models = self.models
@@ -137,7 +141,9 @@ class RAG:
             loaders=build_loaders(self.settings, models.embedders.get("text")),
             profile=models.profile,
         )
-        return pipeline.run(paths, tenant=self._tenant(tenant), progress=progress, on_progress=on_progress)
+        return pipeline.run(
+            paths, tenant=self._tenant(tenant), progress=progress, on_progress=on_progress, fail_fast=fail_fast
+        )
 
     # -- query -----------------------------------------------------------------------------------
 
