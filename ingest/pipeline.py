@@ -191,13 +191,16 @@ class _Channel:
             return True
         return False
 
-    def get(self) -> _Event:
+    def get(self, *, block: bool = True) -> _Event | None:
+        """The next event; None when ``block`` is false and none is waiting."""
         while True:
             try:
-                return self._queue.get(timeout=_POLL_S)
+                return self._queue.get(timeout=_POLL_S) if block else self._queue.get_nowait()
             except queue.Empty:
                 if self._stop.is_set():
                     return _STOPPED
+                if not block:
+                    return None
 
 
 class IngestPipeline:
@@ -421,9 +424,42 @@ class IngestPipeline:
         on_progress: ProgressHook | None,
         fail_fast: bool,
     ) -> bool:
-        """Consume the embedded points; True when every file was processed."""
+        """Store the embedded points and settle each file; True when every file was processed.
+
+        Complete versions are finalised together (one stale-points delete for all of them) as soon as no
+        more events are waiting, and always before any later event is handled.
+        """
+
+        def settled(path: str) -> bool:
+            """Count a settled file; False when fail-fast must stop the run now."""
+            report.files_seen += 1
+            bar.update(1)
+            bar.set_postfix_str(Path(path).name[-40:], refresh=False)
+            if on_progress is not None:
+                on_progress(report, path)
+            if fail_fast and report.failed:
+                report.stopped = f"stopped at the first failure (fail-fast): {report.failed[0].path}"
+                return False
+            return True
+
+        def finalise_ready() -> bool:
+            self._finalise(ready, tenant, report)
+            done = [str(v.source.path) for v in ready]
+            ready.clear()
+            return all(settled(path) for path in done)
+
+        ready: list[_Version] = []
         while True:
-            event = inbox.get()
+            event = inbox.get(block=not ready)
+            if event is None:  # nothing waiting: finalise what is complete before blocking
+                if not finalise_ready():
+                    return False
+                continue
+            if isinstance(event, _End) and event.version.failure is None and event.version.written:
+                ready.append(event.version)
+                continue
+            if ready and not finalise_ready():
+                return False
             if event is _DONE:
                 return True
             if event is _STOPPED:
@@ -443,50 +479,45 @@ class IngestPipeline:
                     (report.skipped if event.outcome == "skipped" else report.failed).append(event.failure)
             elif isinstance(event, _End):
                 path = str(event.version.source.path)
-                self._settle(event.version, tenant, report)
+                self._discard(tenant, event.version)
+                if event.version.failure is not None:
+                    report.failed.append(event.version.failure)
+                else:
+                    why = ", ".join(sorted(event.version.dropped)) or "nothing to index"
+                    report.skipped.append(FileFailure(path=path, reason=why, stage="ingest"))
             else:  # pragma: no cover - every event type is handled above
                 raise TypeError(f"unexpected ingest event {event!r}")
-            report.files_seen += 1
-            bar.update(1)
-            bar.set_postfix_str(Path(path).name[-40:], refresh=False)
-            if on_progress is not None:
-                on_progress(report, path)
-            if fail_fast and report.failed:
-                report.stopped = f"stopped at the first failure (fail-fast): {report.failed[0].path}"
+            if not settled(path):
                 return False
 
-    def _settle(self, version: _Version, tenant: str, report: IngestReport) -> None:
-        """Finalise a fully stored version, or discard a failed or empty one."""
-        source = version.source
-        if version.failure is not None:
-            self._discard(tenant, version)
-            report.failed.append(version.failure)
+    def _finalise(self, versions: list[_Version], tenant: str, report: IngestReport) -> None:
+        """Every point of these versions is stored: drop their older versions, then mark the sources done."""
+        if not versions:
             return
-        if version.written == 0:
-            self._discard(tenant, version)
-            why = ", ".join(sorted(version.dropped)) or "nothing to index"
-            report.skipped.append(FileFailure(path=str(source.path), reason=why, stage="ingest"))
-            return
-        # Every point of the version is stored: drop older versions, then mark the source done.
-        removed = self.store.delete_stale(tenant, source.source_id, keep_hash=version.content_hash)
-        self.media.prune(tenant, source.source_id, keep_hash=version.content_hash)
-        self.store.put_source(
-            SourceRecord(
-                tenant=tenant,
-                source_id=source.source_id,
-                path=str(source.path),
-                name=source.name,
-                mime_type=source.mime_type,
-                content_hash=version.content_hash,
-                points=version.written,
-                ingested_at=version.ingested_at,
-                title=None,
-            )
+        keep = {v.source.source_id: v.content_hash for v in versions}
+        report.points_deleted += self.store.delete_stale_many(tenant, keep)
+        for version in versions:
+            self.media.prune(tenant, version.source.source_id, keep_hash=version.content_hash)
+        self.store.put_sources(
+            [
+                SourceRecord(
+                    tenant=tenant,
+                    source_id=v.source.source_id,
+                    path=str(v.source.path),
+                    name=v.source.name,
+                    mime_type=v.source.mime_type,
+                    content_hash=v.content_hash,
+                    points=v.written,
+                    ingested_at=v.ingested_at,
+                    title=None,
+                )
+                for v in versions
+            ]
         )
-        version.settled = True
-        report.ingested += 1
-        report.points_written += version.written
-        report.points_deleted += removed
+        for version in versions:
+            version.settled = True
+            report.ingested += 1
+            report.points_written += version.written
 
     def _discard(self, tenant: str, version: _Version) -> None:
         """Remove a partial new version; the stored version (if any) stays untouched."""
