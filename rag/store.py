@@ -386,7 +386,7 @@ class QdrantStore:
 
         if not keep:
             return 0
-        stale = [
+        stale: list[Any] = [
             models.Filter(
                 must=[models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))],
                 must_not=[models.FieldCondition(key="content_hash", match=models.MatchValue(value=keep_hash))],
