@@ -283,10 +283,16 @@ class QdrantStore:
                 "shard_number": self.settings.shard_number,
                 "replication_factor": self.settings.replication_factor,
             }
-        with self._call("create_collection"):
-            self.client.create_collection(
-                self.collection, vectors_config=vectors, metadata=schema.as_metadata(), **kwargs
-            )
+        try:
+            with self._call("create_collection"):
+                self.client.create_collection(
+                    self.collection, vectors_config=vectors, metadata=schema.as_metadata(), **kwargs
+                )
+        except (StoreError, ValueError):
+            # Another worker created it first (ingest workers started together): use theirs if it fits.
+            if not self.exists():
+                raise
+            return self.check_schema(schema, mode="write")
         if not self.embedded:
             self._create_payload_indexes()
         return []
