@@ -125,7 +125,6 @@ class _Version:
     page_refs: dict[int, str] = field(default_factory=dict)  # page -> stored render (loader thread)
     failure: FileFailure | None = None  # set by the loader thread before it sends the version's end
     written: int = 0  # points stored (calling thread)
-    settled: bool = False  # finalised or discarded (calling thread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +202,43 @@ class _Channel:
                     return None
 
 
+class _Run:
+    """What the stages of one run share: the stop flag, the queues between them, the versions in flight and
+    a budget of images in flight (decoded images are large: at most two image batches wait for the model)."""
+
+    def __init__(self, tenant: str, *, items: int, images: int) -> None:
+        self.tenant = tenant
+        self.stop = threading.Event()
+        self.loaded = _Channel(items, self.stop)  # loader -> embedder
+        self.embedded = _Channel(4, self.stop)  # embedder -> writer (each event is one embedded batch)
+        self._images = threading.BoundedSemaphore(images)
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, _Version] = {}
+
+    def take_image(self) -> bool:
+        """Wait for room for one more decoded image; False when the run was stopped."""
+        while not self.stop.is_set():
+            if self._images.acquire(timeout=_POLL_S):
+                return True
+        return False
+
+    def release_images(self, count: int) -> None:
+        for _ in range(count):
+            self._images.release()
+
+    def begin(self, version: _Version) -> None:
+        with self._lock:
+            self._in_flight[id(version)] = version
+
+    def settled(self, version: _Version) -> None:
+        with self._lock:
+            self._in_flight.pop(id(version), None)
+
+    def unsettled(self) -> list[_Version]:
+        with self._lock:
+            return list(self._in_flight.values())
+
+
 class IngestPipeline:
     """Runs ingestion with already-loaded models; construct it through :class:`rag.RAG`.
 
@@ -248,64 +284,48 @@ class IngestPipeline:
 
         started = time.perf_counter()
         report = IngestReport()
-        stop = threading.Event()
-        loaded = _Channel(max(self.flush_size, self.image_flush_size) * 2, stop)
-        embedded = _Channel(4, stop)
-        begun: list[_Version] = []
-        begun_lock = threading.Lock()
+        run = _Run(tenant, items=2 * max(self.flush_size, self.image_flush_size), images=2 * self.image_flush_size)
         threads = [
-            threading.Thread(
-                target=self._load_stage, args=(paths, tenant, loaded, begun, begun_lock), name="ingest-load"
-            ),
-            threading.Thread(target=self._embed_stage, args=(loaded, embedded), name="ingest-embed"),
+            threading.Thread(target=self._load_stage, args=(paths, run), name="ingest-load", daemon=True),
+            threading.Thread(target=self._embed_stage, args=(run,), name="ingest-embed", daemon=True),
         ]
         bar = tqdm(desc="ingest", unit="file", disable=None if progress is None else not progress, leave=False)
         completed = False
         try:
             for thread in threads:
-                thread.daemon = True
                 thread.start()
-            completed = self._write_stage(embedded, tenant, report, bar, on_progress, fail_fast)
+            completed = self._write_stage(run, report, bar, on_progress, fail_fast)
         finally:
-            stop.set()
+            run.stop.set()
             for thread in threads:
                 thread.join()
             bar.close()
             if not completed:
                 # Stopped early (fail-fast, an error, an interrupt): nothing half-written stays behind.
-                with begun_lock:
-                    unsettled = [v for v in begun if not v.settled]
-                self._discard_all(tenant, unsettled)
+                self._discard_all(tenant, run.unsettled())
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
     # -- stage 1: discover, hash, load (own thread) ----------------------------------------------
 
-    def _load_stage(
-        self,
-        paths: Iterable[str | Path],
-        tenant: str,
-        out: _Channel,
-        begun: list[_Version],
-        begun_lock: threading.Lock,
-    ) -> None:
+    def _load_stage(self, paths: Iterable[str | Path], run: _Run) -> None:
         try:
             for found in discover(paths):
                 if isinstance(found, FileFailure):
-                    sent = out.put(_Settled(found.path, "skipped" if found.stage == SKIPPED else "failed", found))
+                    outcome: Literal["skipped", "failed"] = "skipped" if found.stage == SKIPPED else "failed"
+                    sent = run.loaded.put(_Settled(found.path, outcome, found))
                 else:
-                    sent = self._load_source(found, tenant, out, begun, begun_lock)
+                    sent = self._load_source(found, run)
                 if not sent:
                     return
         except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread, which re-raises it
-            out.put(_Crash(exc))
+            run.loaded.put(_Crash(exc))
         finally:
-            out.put(_DONE)
+            run.loaded.put(_DONE)
 
-    def _load_source(
-        self, source: Source, tenant: str, out: _Channel, begun: list[_Version], begun_lock: threading.Lock
-    ) -> bool:
-        path = str(source.path)
+    def _load_source(self, source: Source, run: _Run) -> bool:
+        """Send the events of one source; False when the run was stopped."""
+        path, out = str(source.path), run.loaded
         if source.mime_type not in self.loaders.mime_types:
             # A known type this build cannot load yet (video): skipped, not failed.
             reason = f"no loader for {source.mime_type} files in this version"
@@ -316,17 +336,20 @@ class IngestPipeline:
         except OSError as exc:
             failure = FileFailure(path=path, reason=f"cannot read: {exc.strerror or exc}")
             return out.put(_Settled(path, "failed", failure))
-        existing = self.store.get_source(tenant, source.source_id)
+        existing = self.store.get_source(run.tenant, source.source_id)
         if existing is not None and existing.content_hash == content_hash:
             return out.put(_Settled(path, "unchanged"))
         version = _Version(source, content_hash, existing, datetime.now(UTC).isoformat(timespec="seconds"))
-        with begun_lock:
-            begun.append(version)
-        self.media.clear_partial(tenant, source.source_id, content_hash)
+        run.begin(version)
+        self.media.clear_partial(run.tenant, source.source_id, content_hash)
         try:
             for item in self.loaders.for_source(source).load(source):
-                pending = self._prepare(version, item, tenant)
-                if pending is not None and not out.put(pending):
+                pending = self._prepare(version, item, run.tenant)
+                if pending is None:
+                    continue
+                if pending.vector != "text" and not run.take_image():
+                    return False
+                if not out.put(pending):
                     return False
             if changed := _change(source.path, before):
                 raise SourceLoadError(changed, source=path)
@@ -361,10 +384,10 @@ class IngestPipeline:
 
     # -- stage 2: embed in full batches across files (own thread) --------------------------------
 
-    def _embed_stage(self, inbox: _Channel, out: _Channel) -> None:
+    def _embed_stage(self, run: _Run) -> None:
         buffer: list[_Pending] = []
         held: list[_Event] = []  # events that must follow the buffered items
-        images = 0
+        inbox, out = run.loaded, run.embedded
         try:
             while True:
                 event = inbox.get()
@@ -374,27 +397,30 @@ class IngestPipeline:
                     break
                 if isinstance(event, _Pending):
                     buffer.append(event)
-                    images += event.vector != "text"
+                    images = sum(p.vector != "text" for p in buffer)
                     if len(buffer) - images >= self.flush_size or images >= self.image_flush_size:
-                        if not self._flush(buffer, held, out):
+                        if not self._flush(buffer, held, run):
                             return
-                        buffer, held, images = [], [], 0
+                        buffer, held = [], []
                     continue
                 if isinstance(event, _End) and event.version.failure is not None:
                     # Why embed what will be discarded.
+                    dropped = [p for p in buffer if p.version is event.version]
                     buffer = [p for p in buffer if p.version is not event.version]
-                    images = sum(p.vector != "text" for p in buffer)
+                    run.release_images(sum(p.vector != "text" for p in dropped))
                 if buffer:
                     held.append(event)
                 elif not out.put(event):
                     return
-            self._flush(buffer, held, out)
+            self._flush(buffer, held, run)
         except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread, which re-raises it
             out.put(_Crash(exc))
         finally:
             out.put(_DONE)
 
-    def _flush(self, buffer: list[_Pending], held: list[_Event], out: _Channel) -> bool:
+    def _flush(self, buffer: list[_Pending], held: list[_Event], run: _Run) -> bool:
+        """Embed ``buffer`` (one model call per vector), then pass the points and the held events on."""
+        out = run.embedded
         if buffer:
             by_vector: dict[str, list[_Pending]] = {}
             for pending in buffer:
@@ -403,6 +429,8 @@ class IngestPipeline:
             versions: list[_Version] = []
             for vector, entries in by_vector.items():
                 vectors = self._encode(vector, [p.value for p in entries])
+                if vector != "text":
+                    run.release_images(len(entries))
                 for pending, vec in zip(entries, vectors, strict=True):
                     records.append(PointRecord(id=pending.id, vectors={vector: vec}, payload=pending.payload))
                     versions.append(pending.version)
@@ -417,8 +445,7 @@ class IngestPipeline:
 
     def _write_stage(
         self,
-        inbox: _Channel,
-        tenant: str,
+        run: _Run,
         report: IngestReport,
         bar: Any,
         on_progress: ProgressHook | None,
@@ -430,7 +457,7 @@ class IngestPipeline:
         more events are waiting, and always before any later event is handled.
         """
 
-        def settled(path: str) -> bool:
+        def file_done(path: str) -> bool:
             """Count a settled file; False when fail-fast must stop the run now."""
             report.files_seen += 1
             bar.update(1)
@@ -443,14 +470,16 @@ class IngestPipeline:
             return True
 
         def finalise_ready() -> bool:
-            self._finalise(ready, tenant, report)
+            self._finalise(ready, run.tenant, report)
+            for version in ready:
+                run.settled(version)
             done = [str(v.source.path) for v in ready]
             ready.clear()
-            return all(settled(path) for path in done)
+            return all(file_done(path) for path in done)
 
         ready: list[_Version] = []
         while True:
-            event = inbox.get(block=not ready)
+            event = run.embedded.get(block=not ready)
             if event is None:  # nothing waiting: finalise what is complete before blocking
                 if not finalise_ready():
                     return False
@@ -479,7 +508,8 @@ class IngestPipeline:
                     (report.skipped if event.outcome == "skipped" else report.failed).append(event.failure)
             elif isinstance(event, _End):
                 path = str(event.version.source.path)
-                self._discard(tenant, event.version)
+                self._discard(run.tenant, event.version)
+                run.settled(event.version)
                 if event.version.failure is not None:
                     report.failed.append(event.version.failure)
                 else:
@@ -487,7 +517,7 @@ class IngestPipeline:
                     report.skipped.append(FileFailure(path=path, reason=why, stage="ingest"))
             else:  # pragma: no cover - every event type is handled above
                 raise TypeError(f"unexpected ingest event {event!r}")
-            if not settled(path):
+            if not file_done(path):
                 return False
 
     def _finalise(self, versions: list[_Version], tenant: str, report: IngestReport) -> None:
@@ -515,13 +545,11 @@ class IngestPipeline:
             ]
         )
         for version in versions:
-            version.settled = True
             report.ingested += 1
             report.points_written += version.written
 
     def _discard(self, tenant: str, version: _Version) -> None:
         """Remove a partial new version; the stored version (if any) stays untouched."""
-        version.settled = True
         existing, source = version.existing, version.source
         if existing is not None and existing.content_hash == version.content_hash:
             return

@@ -483,3 +483,30 @@ def test_parallel_pipelines_over_one_store_end_like_one_run(make_rag, corpus: Pa
     actual = _snapshot(rag)
     assert_same_collection(actual, expected)  # media references are relative: the same in both stores
     assert_consistent(actual)
+
+
+def test_decoded_images_waiting_for_the_model_are_bounded(make_rag, tmp_path: Path):
+    rag = make_rag("clip", models={"batch_size": 1})  # 2 images per embedding call, 4 in flight at most
+    root = tmp_path / "pictures"
+    root.mkdir()
+    for index in range(20):
+        _png(root / f"p{index:02d}.png", (index * 12, 80, 160))
+    gate = threading.Event()
+    spy = _SpyEmbedder(rag.models.embedders["image"], gate=gate)
+    taken: list[str] = []
+    pipeline = _pipeline(
+        rag,
+        embedders={"text": rag.models.embedders["text"], "image": spy},
+        hook=lambda source, index: taken.append(source.name),
+    )
+    result: list[IngestReport] = []
+    worker = threading.Thread(target=lambda: result.append(pipeline.run([root], tenant="default", progress=False)))
+    worker.start()
+    try:
+        assert spy.entered.wait(30)
+        time.sleep(1.0)
+        assert 2 <= len(taken) <= 4  # 2 in the model, 2 queued; the loader waits before decoding more
+    finally:
+        gate.set()
+        worker.join(60)
+    assert result and result[0].ingested == 20 and spy.calls == [2] * 10
