@@ -1,23 +1,38 @@
-"""The ingest worker: discover → load → embed → store, one source at a time, crash-safe per source.
+"""The ingest worker: discover → load → embed → store, streaming, incremental and crash-safe per source.
 
-For each source the pipeline hashes the file, skips it when the stored record has the same hash, and
-otherwise writes the new version's points (ids derived from tenant, source, content hash and locator)
-before it deletes the points of older versions and, last, writes the source record. A run killed at any
-point leaves either the old version or the new one marked done, never a half-written one; a failure
-while loading removes the partial new version and leaves the old one as it was.
+Three stages run at once, joined by bounded queues, so memory stays bounded however large the input is::
+
+    loader thread                      embed thread                    calling thread
+    discover, hash, skip unchanged,    batches items across files,     upserts points, finalises each
+    load + chunk, save images,   ──▶   embeds a full batch per     ──▶ source once all its points are
+    build payloads                     vector                          stored, reports, ``on_progress``
+
+Per source: the file is hashed and skipped when its stored record has the same hash (nothing is loaded or
+embedded again). Otherwise the new version's points are written (ids derived from tenant, source, content
+hash and locator, so writing them twice changes nothing), then the points of older versions and their
+images are removed, and *last* the source record is written with the new hash. A run killed at any moment
+leaves each source either at its old version or at the new one marked done, never half-written and marked
+done; the next run finds the record's hash differs (or is missing) and writes the version again.
+
+A file that fails to load, or that changes or vanishes while it is read, is reported (``report.failed``)
+and its partial new version is removed; its old version stays as it was. With ``fail_fast`` the run stops at
+the first failure; sources not yet finalised are discarded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,7 +44,7 @@ from ingest.loaders.pdf import PdfLoader
 from ingest.loaders.text import TextLoader
 from rag.config import Settings
 from rag.embedder import Embedder
-from rag.errors import IngestError, StoreError
+from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
 from rag.store import PointRecord, QdrantStore, SourceRecord, point_id
@@ -39,6 +54,7 @@ __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256"]
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\S+")
+_POLL_S = 0.05
 
 ProgressHook = Callable[[IngestReport, str], None]
 
@@ -79,14 +95,156 @@ def build_loaders(settings: Settings, text_embedder: Embedder | None) -> LoaderR
     return registry
 
 
-@dataclass
+# -- what flows between the stages ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Fingerprint:
+    """What changes when a file is rewritten, replaced or truncated."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, path: Path) -> _Fingerprint:
+        st = os.stat(path)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+@dataclass(eq=False)
+class _Version:
+    """One source whose new content version is being written."""
+
+    source: Source
+    content_hash: str
+    existing: SourceRecord | None
+    ingested_at: str
+    dropped: set[str] = field(default_factory=set)  # why items got no point (loader thread)
+    page_refs: dict[int, str] = field(default_factory=dict)  # page -> stored render (loader thread)
+    failure: FileFailure | None = None  # set by the loader thread before it sends the version's end
+    written: int = 0  # points stored (calling thread)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A file that needs no writing: skipped, failed before loading, or unchanged."""
+
+    path: str
+    outcome: Literal["skipped", "failed", "unchanged"]
+    failure: FileFailure | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Pending:
-    item: Item
-    image_ref: str | None
+    """One item to embed, with the point it becomes."""
+
+    version: _Version
+    vector: str
+    value: Any  # text or image
+    id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """All items of the version were sent (or it failed: ``version.failure``)."""
+
+    version: _Version
+
+
+@dataclass(frozen=True, slots=True)
+class _Points:
+    records: list[PointRecord]
+    versions: list[_Version]  # the version of each record
+
+
+@dataclass(frozen=True, slots=True)
+class _Crash:
+    """An unexpected error in a stage thread, re-raised in the calling thread."""
+
+    error: BaseException
+
+
+_DONE = object()  # the sending stage has finished
+_STOPPED = object()  # the run was stopped: stages leave at once
+
+_Event = _Settled | _Pending | _End | _Points | _Crash | object
+
+
+class _Channel:
+    """A bounded queue whose blocking calls give up when the run is stopped."""
+
+    def __init__(self, maxsize: int, stop: threading.Event) -> None:
+        self._queue: queue.Queue[_Event] = queue.Queue(maxsize=maxsize)
+        self._stop = stop
+
+    def put(self, event: _Event) -> bool:
+        """False when the run was stopped before the event could be queued."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(event, timeout=_POLL_S)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def get(self, *, block: bool = True) -> _Event | None:
+        """The next event; None when ``block`` is false and none is waiting."""
+        while True:
+            try:
+                return self._queue.get(timeout=_POLL_S) if block else self._queue.get_nowait()
+            except queue.Empty:
+                if self._stop.is_set():
+                    return _STOPPED
+                if not block:
+                    return None
+
+
+class _Run:
+    """What the stages of one run share: the stop flag, the queues between them, the versions in flight and
+    a budget of images in flight (decoded images are large: at most two image batches wait for the model)."""
+
+    def __init__(self, tenant: str, *, items: int, images: int) -> None:
+        self.tenant = tenant
+        self.stop = threading.Event()
+        self.loaded = _Channel(items, self.stop)  # loader -> embedder
+        self.embedded = _Channel(4, self.stop)  # embedder -> writer (each event is one embedded batch)
+        self._images = threading.BoundedSemaphore(images)
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, _Version] = {}
+
+    def take_image(self) -> bool:
+        """Wait for room for one more decoded image; False when the run was stopped."""
+        while not self.stop.is_set():
+            if self._images.acquire(timeout=_POLL_S):
+                return True
+        return False
+
+    def release_images(self, count: int) -> None:
+        for _ in range(count):
+            self._images.release()
+
+    def begin(self, version: _Version) -> None:
+        with self._lock:
+            self._in_flight[id(version)] = version
+
+    def settled(self, version: _Version) -> None:
+        with self._lock:
+            self._in_flight.pop(id(version), None)
+
+    def unsettled(self) -> list[_Version]:
+        with self._lock:
+            return list(self._in_flight.values())
 
 
 class IngestPipeline:
-    """Runs ingestion with already-loaded models; construct it through :class:`rag.RAG`."""
+    """Runs ingestion with already-loaded models; construct it through :class:`rag.RAG`.
+
+    ``flush_size`` text items (``image_flush_size`` images) are embedded together, across files;
+    ``models.batch_size`` is the batch size inside the model.
+    """
 
     def __init__(
         self,
@@ -104,7 +262,8 @@ class IngestPipeline:
         self.media = media
         self.loaders = loaders
         self.profile = profile
-        self.flush_size = max(1, settings.models.batch_size * 4)
+        self.flush_size = max(1, settings.models.batch_size * 8)
+        self.image_flush_size = max(1, settings.models.batch_size * 2)
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -116,163 +275,329 @@ class IngestPipeline:
         progress: bool | None = None,
         on_progress: ProgressHook | None = None,
         within: Sequence[Path] = (),
+        fail_fast: bool = False,
     ) -> IngestReport:
-        """Ingest ``paths``; ``on_progress(report, path)`` is called after each file (the report is live)."""
+        """Ingest ``paths``; ``on_progress(report, path)`` is called after each file (the report is live).
+
+        With ``fail_fast`` the run stops at the first failed file (``report.stopped`` says why).
+        """
         from tqdm.auto import tqdm
 
         started = time.perf_counter()
         report = IngestReport()
-        sources: list[Source] = []
-        for found in discover(paths, within=within):
-            if isinstance(found, Source):
-                sources.append(found)
-                continue
-            report.files_seen += 1
-            if found.stage == SKIPPED:
-                report.skipped.append(found)
-            else:
-                report.failed.append(found)
-        report.files_seen += len(sources)
-        bar = tqdm(sources, desc="ingest", unit="file", disable=None if progress is None else not progress, leave=False)
-        for source in bar:
-            bar.set_postfix_str(source.name[-40:], refresh=False)
-            self._ingest_one(source, tenant, report)
-            if on_progress is not None:
-                on_progress(report, str(source.path))
-        bar.close()
+        run = _Run(tenant, items=2 * max(self.flush_size, self.image_flush_size), images=2 * self.image_flush_size)
+        threads = [
+            threading.Thread(target=self._load_stage, args=(paths, run, within), name="ingest-load", daemon=True),
+            threading.Thread(target=self._embed_stage, args=(run,), name="ingest-embed", daemon=True),
+        ]
+        bar = tqdm(desc="ingest", unit="file", disable=None if progress is None else not progress, leave=False)
+        completed = False
+        try:
+            for thread in threads:
+                thread.start()
+            completed = self._write_stage(run, report, bar, on_progress, fail_fast)
+        finally:
+            run.stop.set()
+            for thread in threads:
+                thread.join()
+            bar.close()
+            if not completed:
+                # Stopped early (fail-fast, an error, an interrupt): nothing half-written stays behind.
+                self._discard_all(tenant, run.unsettled())
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
-    # -- one source ------------------------------------------------------------------------------
+    # -- stage 1: discover, hash, load (own thread) ----------------------------------------------
 
-    def _ingest_one(self, source: Source, tenant: str, report: IngestReport) -> None:
+    def _load_stage(self, paths: Iterable[str | Path], run: _Run, within: Sequence[Path]) -> None:
+        try:
+            for found in discover(paths, within=within):
+                if isinstance(found, FileFailure):
+                    outcome: Literal["skipped", "failed"] = "skipped" if found.stage == SKIPPED else "failed"
+                    sent = run.loaded.put(_Settled(found.path, outcome, found))
+                else:
+                    sent = self._load_source(found, run)
+                if not sent:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread, which re-raises it
+            run.loaded.put(_Crash(exc))
+        finally:
+            run.loaded.put(_DONE)
+
+    def _load_source(self, source: Source, run: _Run) -> bool:
+        """Send the events of one source; False when the run was stopped."""
+        path, out = str(source.path), run.loaded
         if source.mime_type not in self.loaders.mime_types:
             # A known type this build cannot load yet (video): skipped, not failed.
             reason = f"no loader for {source.mime_type} files in this version"
-            report.skipped.append(FileFailure(path=str(source.path), reason=reason))
-            return
+            return out.put(_Settled(path, "skipped", FileFailure(path=path, reason=reason)))
         try:
+            before = _Fingerprint.of(source.path)
             content_hash = file_sha256(source.path)
         except OSError as exc:
-            report.failed.append(FileFailure(path=str(source.path), reason=f"cannot read: {exc.strerror or exc}"))
-            return
-        existing = self.store.get_source(tenant, source.source_id)
+            failure = FileFailure(path=path, reason=f"cannot read: {exc.strerror or exc}")
+            return out.put(_Settled(path, "failed", failure))
+        existing = self.store.get_source(run.tenant, source.source_id)
         if existing is not None and existing.content_hash == content_hash:
-            report.unchanged += 1
-            return
+            return out.put(_Settled(path, "unchanged"))
+        version = _Version(source, content_hash, existing, datetime.now(UTC).isoformat(timespec="seconds"))
+        run.begin(version)
+        self.media.clear_partial(run.tenant, source.source_id, content_hash)
         try:
-            written, dropped = self._write_version(source, tenant, content_hash)
+            for item in self.loaders.for_source(source).load(source):
+                pending = self._prepare(version, item, run.tenant)
+                if pending is None:
+                    continue
+                if pending.vector != "text" and not run.take_image():
+                    return False
+                if not out.put(pending):
+                    return False
+            if changed := _change(source.path, before):
+                raise SourceLoadError(changed, source=path)
         except IngestError as exc:
-            self._discard(tenant, source, content_hash, existing)
-            report.failed.append(FileFailure(path=str(source.path), reason=exc.message, stage=exc.stage))
-            return
-        except StoreError:
-            self._discard(tenant, source, content_hash, existing)
-            raise
-        if written == 0:
-            self._discard(tenant, source, content_hash, existing)
-            why = ", ".join(sorted(dropped)) or "nothing to index"
-            report.skipped.append(FileFailure(path=str(source.path), reason=why, stage="ingest"))
-            return
-        removed = self.store.delete_stale(tenant, source.source_id, keep_hash=content_hash)
-        self.media.prune(tenant, source.source_id, keep_hash=content_hash)
-        self.store.put_source(
-            SourceRecord(
-                tenant=tenant,
-                source_id=source.source_id,
-                path=str(source.path),
-                name=source.name,
-                mime_type=source.mime_type,
-                content_hash=content_hash,
-                points=written,
-                ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                title=None,
-            )
+            # A loader error on a file that was being rewritten is about the rewrite, not the file.
+            reason = _change(source.path, before) or exc.message
+            version.failure = FileFailure(path=path, reason=reason, stage=exc.stage)
+        return out.put(_End(version))
+
+    def _prepare(self, version: _Version, item: Item, tenant: str) -> _Pending | None:
+        """Save the item's image and build its point; None when its vector is disabled."""
+        source = version.source
+        ref: str | None = None
+        if item.image is not None:
+            ref = self.media.save(tenant, source.source_id, version.content_hash, item.locator, item.image)
+            if item.page is not None:
+                version.page_refs[item.page] = ref
+        elif item.page is not None:
+            ref = version.page_refs.get(item.page)  # a PDF page's text points at the page's render
+        vector = item.modality
+        if vector not in self.embedders:
+            version.dropped.add(f"{vector} vector disabled ({self.profile or 'no model'})")
+            return None
+        value: Any = item.text if vector == "text" else item.image
+        return _Pending(
+            version=version,
+            vector=vector,
+            value=value,
+            id=point_id(tenant, source.source_id, version.content_hash, item.locator),
+            payload=_payload(item, version, tenant, ref),
         )
-        report.ingested += 1
-        report.points_written += written
-        report.points_deleted += removed
 
-    def _discard(self, tenant: str, source: Source, content_hash: str, existing: SourceRecord | None) -> None:
-        """Remove a partial new version; the stored version (if any) stays untouched."""
-        if existing is not None and existing.content_hash == content_hash:
-            return
-        self.store.delete_version(tenant, source.source_id, content_hash)
-        self.media.remove_version(tenant, source.source_id, content_hash)
+    # -- stage 2: embed in full batches across files (own thread) --------------------------------
 
-    def _write_version(self, source: Source, tenant: str, content_hash: str) -> tuple[int, set[str]]:
-        loader = self.loaders.for_source(source)
-        written = 0
-        dropped: set[str] = set()
-        page_refs: dict[int, str] = {}
-        pending: list[_Pending] = []
-        for item in loader.load(source):
-            vector = self._vector_for(item)
-            ref: str | None = None
-            if item.image is not None:
-                ref = self.media.save(tenant, source.source_id, content_hash, item.locator, item.image)
-                if item.page is not None:
-                    page_refs[item.page] = ref
-            elif item.page is not None:
-                ref = page_refs.get(item.page)
-            if vector is None:
-                dropped.add(f"{item.modality} vector disabled ({self.profile or 'no model'})")
+    def _embed_stage(self, run: _Run) -> None:
+        buffer: list[_Pending] = []
+        held: list[_Event] = []  # events that must follow the buffered items
+        inbox, out = run.loaded, run.embedded
+        try:
+            while True:
+                event = inbox.get()
+                if event is _STOPPED:
+                    return
+                if event is _DONE:
+                    break
+                if isinstance(event, _Pending):
+                    buffer.append(event)
+                    images = sum(p.vector != "text" for p in buffer)
+                    if len(buffer) - images >= self.flush_size or images >= self.image_flush_size:
+                        if not self._flush(buffer, held, run):
+                            return
+                        buffer, held = [], []
+                    continue
+                if isinstance(event, _End) and event.version.failure is not None:
+                    # Why embed what will be discarded.
+                    dropped = [p for p in buffer if p.version is event.version]
+                    buffer = [p for p in buffer if p.version is not event.version]
+                    run.release_images(sum(p.vector != "text" for p in dropped))
+                if buffer:
+                    held.append(event)
+                elif not out.put(event):
+                    return
+            self._flush(buffer, held, run)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread, which re-raises it
+            out.put(_Crash(exc))
+        finally:
+            out.put(_DONE)
+
+    def _flush(self, buffer: list[_Pending], held: list[_Event], run: _Run) -> bool:
+        """Embed ``buffer`` (one model call per vector), then pass the points and the held events on."""
+        out = run.embedded
+        if buffer:
+            by_vector: dict[str, list[_Pending]] = {}
+            for pending in buffer:
+                by_vector.setdefault(pending.vector, []).append(pending)
+            records: list[PointRecord] = []
+            versions: list[_Version] = []
+            for vector, entries in by_vector.items():
+                vectors = self._encode(vector, [p.value for p in entries])
+                if vector != "text":
+                    run.release_images(len(entries))
+                for pending, vec in zip(entries, vectors, strict=True):
+                    records.append(PointRecord(id=pending.id, vectors={vector: vec}, payload=pending.payload))
+                    versions.append(pending.version)
+            if not out.put(_Points(records, versions)):
+                return False
+        return all(out.put(event) for event in held)
+
+    def _encode(self, vector: str, inputs: list[Any]) -> np.ndarray:
+        return self.embedders[vector].encode_documents(inputs)
+
+    # -- stage 3: store and finalise (calling thread) --------------------------------------------
+
+    def _write_stage(
+        self,
+        run: _Run,
+        report: IngestReport,
+        bar: Any,
+        on_progress: ProgressHook | None,
+        fail_fast: bool,
+    ) -> bool:
+        """Store the embedded points and settle each file; True when every file was processed.
+
+        Complete versions are finalised together (one stale-points delete for all of them) as soon as no
+        more events are waiting, and always before any later event is handled.
+        """
+
+        def file_done(path: str) -> bool:
+            """Count a settled file; False when fail-fast must stop the run now."""
+            report.files_seen += 1
+            bar.update(1)
+            bar.set_postfix_str(Path(path).name[-40:], refresh=False)
+            if on_progress is not None:
+                on_progress(report, path)
+            if fail_fast and report.failed:
+                report.stopped = f"stopped at the first failure (fail-fast): {report.failed[0].path}"
+                return False
+            return True
+
+        def finalise_ready() -> bool:
+            self._finalise(ready, run.tenant, report)
+            for version in ready:
+                run.settled(version)
+            done = [str(v.source.path) for v in ready]
+            ready.clear()
+            return all(file_done(path) for path in done)
+
+        ready: list[_Version] = []
+        while True:
+            event = run.embedded.get(block=not ready)
+            if event is None:  # nothing waiting: finalise what is complete before blocking
+                if not finalise_ready():
+                    return False
                 continue
-            pending.append(_Pending(item, ref))
-            if len(pending) >= self.flush_size:
-                written += self._flush(pending, source, tenant, content_hash)
-                pending = []
-        if pending:
-            written += self._flush(pending, source, tenant, content_hash)
-        return written, dropped
+            if isinstance(event, _End) and event.version.failure is None and event.version.written:
+                ready.append(event.version)
+                continue
+            if ready and not finalise_ready():
+                return False
+            if event is _DONE:
+                return True
+            if event is _STOPPED:
+                return False
+            if isinstance(event, _Crash):
+                raise event.error
+            if isinstance(event, _Points):
+                self.store.upsert(event.records)
+                for version in event.versions:
+                    version.written += 1
+                continue
+            if isinstance(event, _Settled):
+                path = event.path
+                if event.outcome == "unchanged":
+                    report.unchanged += 1
+                elif event.failure is not None:
+                    (report.skipped if event.outcome == "skipped" else report.failed).append(event.failure)
+            elif isinstance(event, _End):
+                path = str(event.version.source.path)
+                self._discard(run.tenant, event.version)
+                run.settled(event.version)
+                if event.version.failure is not None:
+                    report.failed.append(event.version.failure)
+                else:
+                    why = ", ".join(sorted(event.version.dropped)) or "nothing to index"
+                    report.skipped.append(FileFailure(path=path, reason=why, stage="ingest"))
+            else:  # pragma: no cover - every event type is handled above
+                raise TypeError(f"unexpected ingest event {event!r}")
+            if not file_done(path):
+                return False
 
-    def _vector_for(self, item: Item) -> str | None:
-        return item.modality if item.modality in self.embedders else None
-
-    def _flush(self, pending: Sequence[_Pending], source: Source, tenant: str, content_hash: str) -> int:
-        by_vector: dict[str, list[_Pending]] = {}
-        for entry in pending:
-            by_vector.setdefault(entry.item.modality, []).append(entry)
-        records: list[PointRecord] = []
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        for vector, entries in by_vector.items():
-            vectors = self._encode(vector, [e.item for e in entries])
-            for entry, vec in zip(entries, vectors, strict=True):
-                records.append(
-                    PointRecord(
-                        id=point_id(tenant, source.source_id, content_hash, entry.item.locator),
-                        vectors={vector: vec},
-                        payload=self._payload(entry, source, tenant, content_hash, now),
-                    )
+    def _finalise(self, versions: list[_Version], tenant: str, report: IngestReport) -> None:
+        """Every point of these versions is stored: drop their older versions, then mark the sources done."""
+        if not versions:
+            return
+        keep = {v.source.source_id: v.content_hash for v in versions}
+        report.points_deleted += self.store.delete_stale_many(tenant, keep)
+        for version in versions:
+            self.media.prune(tenant, version.source.source_id, keep_hash=version.content_hash)
+        self.store.put_sources(
+            [
+                SourceRecord(
+                    tenant=tenant,
+                    source_id=v.source.source_id,
+                    path=str(v.source.path),
+                    name=v.source.name,
+                    mime_type=v.source.mime_type,
+                    content_hash=v.content_hash,
+                    points=v.written,
+                    ingested_at=v.ingested_at,
+                    title=None,
                 )
-        self.store.upsert(records)
-        return len(records)
+                for v in versions
+            ]
+        )
+        for version in versions:
+            report.ingested += 1
+            report.points_written += version.written
 
-    def _encode(self, vector: str, items: Sequence[Item]) -> np.ndarray:
-        embedder = self.embedders[vector]
-        inputs: list[Any] = [item.text if vector == "text" else item.image for item in items]
-        return embedder.encode_documents(inputs)
+    def _discard(self, tenant: str, version: _Version) -> None:
+        """Remove a partial new version; the stored version (if any) stays untouched."""
+        existing, source = version.existing, version.source
+        if existing is not None and existing.content_hash == version.content_hash:
+            return
+        self.store.delete_version(tenant, source.source_id, version.content_hash)
+        self.media.remove_version(tenant, source.source_id, version.content_hash)
 
-    @staticmethod
-    def _payload(entry: _Pending, source: Source, tenant: str, content_hash: str, now: str) -> dict[str, Any]:
-        item = entry.item
-        payload: dict[str, Any] = {
-            "tenant": tenant,
-            "source_id": source.source_id,
-            "path": str(source.path),
-            "name": source.name,
-            "mime_type": source.mime_type,
-            "content_hash": content_hash,
-            "kind": item.kind,
-            "modality": item.modality,
-            "locator": item.locator,
-            "title": item.title,
-            "text": item.text,
-            "page": item.page,
-            "char_start": item.char_span[0] if item.char_span else None,
-            "char_end": item.char_span[1] if item.char_span else None,
-            "image_ref": entry.image_ref,
-            "ingested_at": now,
-        }
-        payload.update(item.extra)
-        return payload
+    def _discard_all(self, tenant: str, versions: list[_Version]) -> None:
+        """Best effort after an early stop: the store may be what failed (the next run cleans up then)."""
+        for version in versions:
+            try:
+                self._discard(tenant, version)
+            except (StoreError, OSError) as exc:
+                log.warning("cannot remove the partial version of %s: %s", version.source.path, exc)
+
+
+def _change(path: Path, before: _Fingerprint) -> str | None:
+    """Why ``path`` is no longer the file that was hashed, or None if it is."""
+    try:
+        now = _Fingerprint.of(path)
+    except FileNotFoundError:
+        return "file vanished while it was being ingested (the stored version, if any, is kept)"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if now != before:
+        return "file changed while it was being ingested (the stored version, if any, is kept; run again)"
+    return None
+
+
+def _payload(item: Item, version: _Version, tenant: str, image_ref: str | None) -> dict[str, Any]:
+    source = version.source
+    payload: dict[str, Any] = {
+        "tenant": tenant,
+        "source_id": source.source_id,
+        "path": str(source.path),
+        "name": source.name,
+        "mime_type": source.mime_type,
+        "content_hash": version.content_hash,
+        "kind": item.kind,
+        "modality": item.modality,
+        "locator": item.locator,
+        "title": item.title,
+        "text": item.text,
+        "page": item.page,
+        "char_start": item.char_span[0] if item.char_span else None,
+        "char_end": item.char_span[1] if item.char_span else None,
+        "image_ref": image_ref,
+        "ingested_at": version.ingested_at,
+    }
+    payload.update(item.extra)
+    return payload

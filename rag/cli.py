@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--recreate", action="store_true", help="drop and recreate the collection first")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ingest.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails (exit 1)")
+    ingest.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report (every failure) here")
 
     query = sub.add_parser("query", help="print the ranked hits for a question")
     query.add_argument("text", metavar="QUESTION")
@@ -119,6 +121,18 @@ def _print_report(report: IngestReport) -> None:
         _say(f"  skipped {_rel(entry.path)}: {entry.reason}")
     for entry in report.failed:
         _say(f"  FAILED  {_rel(entry.path)}: {entry.reason}")
+    if report.stopped:
+        _say(f"  {report.stopped}")
+
+
+def _write_report(path: Path, report: IngestReport) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        _say(f"rag: cannot write the report to {path}: {exc.strerror or exc}")
+        return False
+    return True
 
 
 def _snippet(text: str | None, width: int = 100) -> str:
@@ -157,12 +171,19 @@ def _run(args: argparse.Namespace) -> int:
         rag.warm_up()
         if args.command == "ingest":
             report = rag.ingest(
-                args.paths, tenant=args.tenant, recreate=args.recreate, progress=False if args.no_progress else None
+                args.paths,
+                tenant=args.tenant,
+                recreate=args.recreate,
+                progress=False if args.no_progress else None,
+                fail_fast=args.fail_fast,
             )
             _announce(rag)
             if args.json:
                 print(report.model_dump_json(indent=2))
+            written = _write_report(args.report, report) if args.report else True
             _print_report(report)
+            if not written:
+                return 2
             return 0 if report.ok else 1
         if args.command == "query":
             filters = SearchFilters(

@@ -8,6 +8,7 @@ looks like one, so text always reaches it wrapped as text.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import weakref
@@ -90,6 +91,11 @@ class SentenceTransformerEmbedder:
         # the API runs queries and ingest jobs in threads, and a fast tokenizer shared across threads
         # fails with "Already borrowed".
         self._lock = _model_lock(model)
+        # Chunking runs in the ingest loader thread while the model embeds in another: it tokenizes with
+        # its own copy of the tokenizer (made on first use) under its own lock, so the two never wait on
+        # each other.
+        self._span_tokenizer: Any = None
+        self._span_lock = threading.Lock()
 
     def __repr__(self) -> str:
         modalities = sorted(self.modalities)
@@ -141,8 +147,11 @@ class SentenceTransformerEmbedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token of ``text`` in this model's tokenizer (no special tokens)."""
-        with self._lock:
-            encoded = self._tokenizer(
+        with self._span_lock:
+            if self._span_tokenizer is None:
+                with self._lock:
+                    self._span_tokenizer = copy.deepcopy(self._tokenizer)
+            encoded = self._span_tokenizer(
                 text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
             )
         return [(int(s), int(e)) for s, e in encoded["offset_mapping"]]

@@ -140,9 +140,11 @@ class RAG:
         progress: bool | None = None,
         on_progress: Callable[[IngestReport, str], None] | None = None,
         within: Sequence[Path] = (),
+        fail_fast: bool = False,
     ) -> IngestReport:
         """Ingest files, directories and globs; ``on_progress(report, path)`` runs after each file.
 
+        Unchanged files are skipped by content hash; with ``fail_fast`` the run stops at the first failure;
         ``within``: only files whose resolved paths lie under these folders are read (the others fail).
         """
         from ingest.pipeline import IngestPipeline, build_loaders
@@ -158,7 +160,12 @@ class RAG:
             profile=models.profile,
         )
         return pipeline.run(
-            paths, tenant=self._tenant(tenant), progress=progress, on_progress=on_progress, within=within
+            paths,
+            tenant=self._tenant(tenant),
+            progress=progress,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            within=within,
         )
 
     # -- query -----------------------------------------------------------------------------------

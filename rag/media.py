@@ -4,6 +4,10 @@ Layout: ``MEDIA_DIR/<tenant>/<source key>/<content hash[:16]>/<locator>.jpg``. T
 from the tenant and source id, so deleting a source removes one directory, and a new content version is
 written beside the old one until it is complete. References stored in payloads are relative POSIX paths
 whose first part is the tenant, which is how the API checks that a caller may read one.
+
+Files are written to a temporary name and renamed, so a killed process leaves at most a ``*.tmp`` file
+behind, never a truncated image; :meth:`MediaStore.clear_partial` removes those before a version is
+written again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["MediaStore"]
 
 _NAMESPACE = uuid.UUID("0b5f8a52-1f4e-4c39-8a57-5f1d2f7c6e30")
+_PARTIAL_SUFFIX = ".tmp"
+_SAVE_ATTEMPTS = 3
 
 
 class MediaStore:
@@ -51,18 +57,35 @@ class MediaStore:
             tenant, self.source_key(tenant, source_id), content_hash[:16], locator.replace("/", "_") + ".jpg"
         )
         target = self.root / ref
-        target.parent.mkdir(parents=True, exist_ok=True)
         thumb = image.convert("RGB") if image.mode != "RGB" else image.copy()
         thumb.thumbnail((self.max_side, self.max_side), PILImage.Resampling.LANCZOS)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        for attempt in range(_SAVE_ATTEMPTS):
+            try:
+                self._write_atomically(thumb, target)
+                break
+            except FileNotFoundError:
+                # Another worker writing the same version cleared its leftovers under us: write again.
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        return str(ref)
+
+    def _write_atomically(self, image: Image.Image, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=_PARTIAL_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as fh:
-                thumb.save(fh, format="JPEG", quality=self.quality)
+                image.save(fh, format="JPEG", quality=self.quality)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return str(ref)
+
+    def clear_partial(self, tenant: str, source_id: str, content_hash: str) -> None:
+        """Remove half-written files (a killed run's temporary files) of one version before it is written."""
+        version = self._source_dir(tenant, source_id) / content_hash[:16]
+        if version.is_dir():
+            for leftover in version.glob("*" + _PARTIAL_SUFFIX):
+                leftover.unlink(missing_ok=True)
 
     def prune(self, tenant: str, source_id: str, keep_hash: str) -> None:
         """Remove stored images of other content versions of the source."""

@@ -212,6 +212,7 @@ class IngestReport(BaseModel):
     points_written: int = 0
     points_deleted: int = 0
     seconds: float = 0.0
+    stopped: str | None = Field(default=None, description="Why the run stopped before the end (fail-fast).")
 
     @property
     def ok(self) -> bool:

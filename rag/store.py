@@ -283,10 +283,16 @@ class QdrantStore:
                 "shard_number": self.settings.shard_number,
                 "replication_factor": self.settings.replication_factor,
             }
-        with self._call("create_collection"):
-            self.client.create_collection(
-                self.collection, vectors_config=vectors, metadata=schema.as_metadata(), **kwargs
-            )
+        try:
+            with self._call("create_collection"):
+                self.client.create_collection(
+                    self.collection, vectors_config=vectors, metadata=schema.as_metadata(), **kwargs
+                )
+        except (StoreError, ValueError):
+            # Another worker created it first (ingest workers started together): use theirs if it fits.
+            if not self.exists():
+                raise
+            return self.check_schema(schema, mode="write")
         if not self.embedded:
             self._create_payload_indexes()
         return []
@@ -324,13 +330,20 @@ class QdrantStore:
                 self.client.upsert(self.collection, points=batch, wait=True)
 
     def put_source(self, record: SourceRecord) -> None:
+        self.put_sources([record])
+
+    def put_sources(self, records: Sequence[SourceRecord]) -> None:
+        """Write source records (one vector-less point each) in one request."""
         from qdrant_client import models
 
-        point = models.PointStruct(
-            id=source_point_id(record.tenant, record.source_id), vector={}, payload=record.payload()
-        )
+        if not records:
+            return
+        points = [
+            models.PointStruct(id=source_point_id(r.tenant, r.source_id), vector={}, payload=r.payload())
+            for r in records
+        ]
         with self._call("upsert"):
-            self.client.upsert(self.collection, points=[point], wait=True)
+            self.client.upsert(self.collection, points=points, wait=True)
 
     def get_source(self, tenant: str, source_id: str) -> SourceRecord | None:
         if not self.exists():
@@ -368,13 +381,29 @@ class QdrantStore:
 
     def delete_stale(self, tenant: str, source_id: str, keep_hash: str) -> int:
         """Delete the source's points from other content versions (never its source record)."""
+        return self.delete_stale_many(tenant, {source_id: keep_hash})
+
+    def delete_stale_many(self, tenant: str, keep: Mapping[str, str]) -> int:
+        """:meth:`delete_stale` for several sources (``{source_id: keep_hash}``) in one filtered delete.
+
+        (Without payload indexes, as in the embedded store, each filtered delete scans the collection.)
+        """
         from qdrant_client import models
 
-        flt = self._filter(StoreFilter(tenant=tenant, sources=(source_id,)))
-        flt.must_not = [
-            models.FieldCondition(key="content_hash", match=models.MatchValue(value=keep_hash)),
-            models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND)),
+        if not keep:
+            return 0
+        stale: list[Any] = [
+            models.Filter(
+                must=[models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))],
+                must_not=[models.FieldCondition(key="content_hash", match=models.MatchValue(value=keep_hash))],
+            )
+            for source_id, keep_hash in keep.items()
         ]
+        flt = models.Filter(
+            must=[models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))],
+            must_not=[models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))],
+            should=stale,
+        )
         return self._delete(flt)
 
     def delete_version(self, tenant: str, source_id: str, content_hash: str) -> int:

@@ -197,3 +197,19 @@ def test_directory_symlinks_are_followed(tmp_path: Path) -> None:
 def test_package_exports() -> None:
     assert sorted(ingest.__all__) == sorted(name for name in ingest.__all__ if hasattr(ingest, name))
     assert {"discover", "Chunker", "TextChunk"} <= set(ingest.__all__)
+
+
+def test_discovery_streams_arguments_and_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    touch(tmp_path / "d1" / "x.txt")
+    touch(tmp_path / "d2" / "y.txt")
+
+    def args():
+        yield tmp_path
+        raise AssertionError("the next argument was read before the first file was handed out")
+
+    scanned: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: (scanned.append(Path(path).name), real_scandir(path))[1])
+    first = next(discover(args()))
+    assert isinstance(first, Source) and first.path.name == "x.txt"
+    assert scanned == [tmp_path.name, "d1"]  # d2 is listed only when the walk gets there

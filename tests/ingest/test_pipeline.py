@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from rag.records import SearchFilters
+from ingest.pipeline import file_sha256
+from rag.records import IngestReport, SearchFilters
+from rag.testing.store_checks import assert_consistent, assert_same_collection, collection_snapshot
 
 
 def _png(path: Path, color: str, size: tuple[int, int] = (64, 48)) -> Path:
@@ -223,3 +227,286 @@ def test_schema_mismatch_between_profiles_is_an_error(make_rag, corpus: Path, ma
         qwen.search("anything")
     report = qwen.ingest([corpus / "notes.md"], recreate=True, progress=False)
     assert report.ok and set(qwen.store.stored_schema()) == {"text", "image", "video"}
+
+
+# -- streaming, batching, incremental and crash-safe behaviour -------------------------------------------
+
+
+class _Hooked:
+    """A loader that delegates to a real one and calls ``hook(source, index)`` after each item is taken."""
+
+    def __init__(self, inner, hook) -> None:
+        self.inner, self.hook = inner, hook
+        self.name, self.mime_types = inner.name, inner.mime_types
+
+    def load(self, source):
+        for index, item in enumerate(self.inner.load(source)):
+            yield item
+            self.hook(source, index)
+
+
+class _SpyEmbedder:
+    """Records the size of every document batch; ``gate`` (an Event) holds the first call until it is set."""
+
+    def __init__(self, inner, gate: threading.Event | None = None) -> None:
+        self.inner, self.gate = inner, gate
+        self.calls: list[int] = []
+        self.entered = threading.Event()
+        self.model_id, self.dimension, self.modalities = inner.model_id, inner.dimension, inner.modalities
+        self.max_tokens = inner.max_tokens
+
+    def encode_documents(self, inputs):
+        self.entered.set()
+        if self.gate is not None and not self.calls:
+            assert self.gate.wait(30)
+        self.calls.append(len(inputs))
+        return self.inner.encode_documents(inputs)
+
+    def encode_queries(self, inputs):
+        return self.inner.encode_queries(inputs)
+
+    def token_spans(self, text):
+        return self.inner.token_spans(text)
+
+
+def _pipeline(rag, *, embedders=None, hook=None):
+    """A pipeline over ``rag``'s store and models; ``hook`` wraps every loader with :class:`_Hooked`."""
+    from ingest.pipeline import IngestPipeline, build_loaders
+
+    rag.store.ensure_collection(rag.schema)
+    loaders = build_loaders(rag.settings, rag.models.embedders.get("text"))
+    if hook is not None:
+        for loader in {id(loaders.for_source(s)): loaders.for_source(s) for s in _one_source_per_loader()}.values():
+            loaders.register(_Hooked(loader, hook), replace=True)
+    return IngestPipeline(
+        settings=rag.settings,
+        embedders=embedders if embedders is not None else rag.models.embedders,
+        store=rag.store,
+        media=rag.media,
+        loaders=loaders,
+        profile=rag.models.profile,
+    )
+
+
+def _one_source_per_loader():
+    from rag.records import Source
+
+    for mime in ("text/plain", "image/png", "application/pdf"):
+        yield Source(path=Path("/x"), source_id="/x", mime_type=mime, size=1)
+
+
+def _snapshot(rag):
+    return collection_snapshot(rag.store, rag.media.root)
+
+
+def _small_files(root: Path, count: int) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        path = root / f"f{index:03d}.txt"
+        path.write_text(f"File number {index} talks about topic {index % 7}.\n")
+        paths.append(path)
+    return paths
+
+
+def test_batches_span_files_and_unchanged_files_are_never_embedded_again(make_rag, tmp_path: Path):
+    rag = make_rag("minilm", models={"batch_size": 2})  # 16 text items per embedding call
+    _small_files(tmp_path / "many", 20)
+    spy = _SpyEmbedder(rag.models.embedders["text"])
+    report = _pipeline(rag, embedders={"text": spy}).run([tmp_path / "many"], tenant="default", progress=False)
+    assert report.ok and report.ingested == 20 and report.points_written == 20
+    assert spy.calls == [16, 4]  # one file holds one chunk: the batches are made across files
+    again = _pipeline(rag, embedders={"text": spy}).run([tmp_path / "many"], tenant="default", progress=False)
+    assert again.unchanged == 20 and again.ingested == 0 and spy.calls == [16, 4]
+    assert_consistent(_snapshot(rag))
+
+
+def test_discovery_streams_and_loading_runs_ahead_of_embedding_only_so_far(make_rag, tmp_path: Path):
+    rag = make_rag("minilm", models={"batch_size": 1})  # 8 items per embedding call, 16 queued at most
+    files = _small_files(tmp_path / "many", 60)
+    gate = threading.Event()
+    spy = _SpyEmbedder(rag.models.embedders["text"], gate=gate)
+    loaded: list[str] = []
+    handed_out: list[Path] = []
+
+    def paths():
+        for path in files:
+            handed_out.append(path)
+            yield path
+
+    pipeline = _pipeline(rag, embedders={"text": spy}, hook=lambda source, index: loaded.append(source.name))
+    result: list[IngestReport] = []
+    worker = threading.Thread(target=lambda: result.append(pipeline.run(paths(), tenant="default", progress=False)))
+    worker.start()
+    try:
+        assert spy.entered.wait(30)
+        time.sleep(1.0)  # time enough for the loader to run ahead as far as it may
+        # 8 items being embedded + 16 queued + 1 waiting to be queued; the rest is not even discovered
+        assert 8 < len(loaded) <= 25
+        assert len(handed_out) <= 27
+    finally:
+        gate.set()
+        worker.join(60)
+    assert result and result[0].ingested == 60 and len(loaded) == 60
+
+
+def test_on_progress_runs_once_per_file_after_the_file_is_final(make_rag, corpus: Path):
+    rag = make_rag("clip")
+    (corpus / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    seen: list[tuple[str, int, bool]] = []
+
+    def on_progress(report: IngestReport, path: str) -> None:
+        record = rag.store.get_source("default", path)
+        failed = any(f.path == path for f in report.failed)
+        seen.append((Path(path).name, report.files_seen, record is not None or failed))
+
+    report = rag.ingest([corpus], progress=False, on_progress=on_progress)
+    assert sorted(name for name, _, _ in seen) == ["broken.png", "notes.md", "plain.txt", "red.png", "report.pdf"]
+    assert [n for _, n, _ in seen] == [1, 2, 3, 4, 5] and report.files_seen == 5
+    assert all(final for _, _, final in seen)  # the record was written before the hook ran
+
+
+def test_fail_fast_stops_at_the_first_failure_and_leaves_nothing_half_written(make_rag, tmp_path: Path):
+    rag = make_rag("clip", models={"batch_size": 1})
+    root = tmp_path / "ff"
+    _small_files(root, 3)  # f000..f002 come first
+    (root / "g-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    _pdf(root / "h-report.pdf", ["Page one.", "Page two."])  # loaded (renders saved) while g fails
+    _small_files(root / "z", 10)
+    report = rag.ingest([root], progress=False, fail_fast=True)
+    assert [Path(f.path).name for f in report.failed] == ["g-broken.png"]
+    assert report.stopped and "g-broken.png" in report.stopped
+    assert report.ingested == 3 and report.files_seen == 4
+    assert sorted(s.name for s in rag.sources()) == ["f000.txt", "f001.txt", "f002.txt"]
+    assert_consistent(_snapshot(rag))  # nothing of h-report.pdf or z/ stayed behind, images included
+
+    rest = rag.ingest([root], progress=False)
+    assert rest.unchanged == 3 and rest.ingested == 11 and len(rest.failed) == 1 and rest.stopped is None
+    assert_consistent(_snapshot(rag))
+
+
+SMALL_CHUNKS = {"tokens": 32, "overlap": 4}
+
+
+def _long_text(word: str, paragraphs: int = 30) -> str:
+    return "\n\n".join(f"Paragraph {i} says {word} again and again, " * 6 for i in range(paragraphs))
+
+
+def test_a_file_changed_while_it_is_loaded_fails_and_keeps_the_stored_version(make_rag, tmp_path: Path):
+    rag = make_rag("minilm", models={"batch_size": 1}, chunking=SMALL_CHUNKS)
+    doc = tmp_path / "doc.txt"
+    doc.write_text(_long_text("alpha"))
+    rag.ingest([doc], progress=False)
+    before = _snapshot(rag)
+    doc.write_text(_long_text("beta"))
+
+    def rewrite(source, index):
+        if index == 10:  # some points of the new version are already stored by now
+            with source.path.open("a") as fh:
+                fh.write("\n\nA late addition.\n")
+
+    report = _pipeline(rag, hook=rewrite).run([doc], tenant="default", progress=False)
+    assert [f.reason for f in report.failed] == [
+        "file changed while it was being ingested (the stored version, if any, is kept; run again)"
+    ]
+    assert_same_collection(_snapshot(rag), before)
+    again = rag.ingest([doc], progress=False)
+    assert again.ingested == 1 and again.ok
+    snap = _snapshot(rag)
+    assert_consistent(snap)
+    assert any("late addition" in (p["payload"].get("text") or "") for p in snap["points"].values())
+
+
+def test_a_file_that_vanishes_while_it_is_loaded_fails_and_keeps_the_stored_version(make_rag, tmp_path: Path):
+    rag = make_rag("minilm", models={"batch_size": 1})
+    doc = tmp_path / "doc.md"
+    doc.write_text(_long_text("alpha"))
+    rag.ingest([doc], progress=False)
+    before = _snapshot(rag)
+    doc.write_text(_long_text("beta"))
+    report = _pipeline(rag, hook=lambda source, index: source.path.unlink(missing_ok=True)).run(
+        [doc], tenant="default", progress=False
+    )
+    assert [f.reason for f in report.failed] == [
+        "file vanished while it was being ingested (the stored version, if any, is kept)"
+    ]
+    assert_same_collection(_snapshot(rag), before)
+
+
+def test_a_loader_error_after_points_were_stored_removes_the_partial_version(
+    make_rag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from rag.errors import SourceLoadError
+
+    rag = make_rag("minilm", models={"batch_size": 1}, chunking=SMALL_CHUNKS)
+    doc = tmp_path / "doc.txt"
+    doc.write_text(_long_text("alpha", 4))
+    rag.ingest([doc], progress=False)
+    before = _snapshot(rag)
+    doc.write_text(_long_text("beta"))
+    upserted: list[str] = []
+    real_upsert = rag.store.upsert
+
+    def spy_upsert(records):
+        upserted.extend(r.payload["content_hash"] for r in records)
+        real_upsert(records)
+
+    monkeypatch.setattr(rag.store, "upsert", spy_upsert)
+
+    def fail(source, index):
+        if index == 20:
+            raise SourceLoadError("damaged in the middle", source=str(source.path))
+
+    report = _pipeline(rag, hook=fail).run([doc], tenant="default", progress=False)
+    assert [f.reason for f in report.failed] == ["damaged in the middle"]
+    new_hash = file_sha256(doc)
+    assert upserted.count(new_hash) >= 8  # points of the new version had been stored ...
+    assert_same_collection(_snapshot(rag), before)  # ... and are gone again; the old version is intact
+
+
+def test_parallel_pipelines_over_one_store_end_like_one_run(make_rag, corpus: Path, tmp_path: Path):
+    _small_files(corpus / "more", 12)
+    reference = make_rag("clip", data_dir=tmp_path / "reference", models={"batch_size": 2})
+    assert reference.ingest([corpus], progress=False).ok
+    expected = _snapshot(reference)
+
+    rag = make_rag("clip", data_dir=tmp_path / "parallel", models={"batch_size": 2})
+    reports: list[IngestReport] = []
+    overlapping = ([corpus / "more", corpus], [corpus, corpus / "sub" / "plain.txt"])
+    threads = [threading.Thread(target=lambda p=p: reports.append(rag.ingest(p, progress=False))) for p in overlapping]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(reports) == 2 and all(r.ok for r in reports)
+    assert sum(r.ingested + r.unchanged for r in reports) >= 16  # every file done by one worker or both
+    actual = _snapshot(rag)
+    assert_same_collection(actual, expected)  # media references are relative: the same in both stores
+    assert_consistent(actual)
+
+
+def test_decoded_images_waiting_for_the_model_are_bounded(make_rag, tmp_path: Path):
+    rag = make_rag("clip", models={"batch_size": 1})  # 2 images per embedding call, 4 in flight at most
+    root = tmp_path / "pictures"
+    root.mkdir()
+    for index in range(20):
+        _png(root / f"p{index:02d}.png", (index * 12, 80, 160))
+    gate = threading.Event()
+    spy = _SpyEmbedder(rag.models.embedders["image"], gate=gate)
+    taken: list[str] = []
+    pipeline = _pipeline(
+        rag,
+        embedders={"text": rag.models.embedders["text"], "image": spy},
+        hook=lambda source, index: taken.append(source.name),
+    )
+    result: list[IngestReport] = []
+    worker = threading.Thread(target=lambda: result.append(pipeline.run([root], tenant="default", progress=False)))
+    worker.start()
+    try:
+        assert spy.entered.wait(30)
+        time.sleep(1.0)
+        assert 2 <= len(taken) <= 4  # 2 in the model, 2 queued; the loader waits before decoding more
+    finally:
+        gate.set()
+        worker.join(60)
+    assert result and result[0].ingested == 20 and spy.calls == [2] * 10

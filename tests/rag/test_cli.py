@@ -99,3 +99,28 @@ def test_query_before_any_ingest_says_what_to_do(tmp_path: Path, cli_env: dict[s
     result = _run(["query", "anything"], cli_env, tmp_path)
     assert result.returncode == 2
     assert "rag ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_fail_fast_writes_the_json_report_and_exits_1(tmp_path: Path, cli_env: dict[str, str]):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "0-notes.xyz").write_bytes(b"?")  # unsupported, found in a directory: skipped
+    (folder / "a.md").write_text("# Alpha\n\nAlpha text about batteries.\n")
+    (folder / "b-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (folder / "c.txt").write_text("Gamma text about inverters.\n")
+    report_path = tmp_path / "reports" / "ingest.json"
+
+    result = _run(
+        ["ingest", str(folder), "--no-progress", "--fail-fast", "--report", str(report_path)], cli_env, tmp_path
+    )
+    assert result.returncode == 1, result.stderr
+    assert "fail-fast" in result.stderr
+    report = json.loads(report_path.read_text())
+    broken = str((folder / "b-broken.png").resolve())
+    assert [(f["path"], f["stage"]) for f in report["failed"]] == [(broken, "ingest")]
+    assert report["failed"][0]["reason"].startswith("not a readable image")
+    assert [(Path(s["path"]).name, s["stage"], s["reason"]) for s in report["skipped"]] == [
+        ("0-notes.xyz", "skip", "unsupported file type '.xyz'")
+    ]
+    assert (report["ingested"], report["files_seen"]) == (1, 3)  # c.txt was never finalised
+    assert broken in report["stopped"]

@@ -183,6 +183,24 @@ def test_delete_stale_keeps_current_version_and_record(store: QdrantStore):
     assert store.count() == 0 and store.get_source("a", "/d") is None
 
 
+def test_delete_stale_many_is_exact_per_source_and_tenant(store: QdrantStore):
+    # /a keeps "h1"; /b moved from "h1" to "h2" (same content as /a had): each keeps only its own version.
+    store.upsert([_text("t", "/a", f"c{i}", [1, i, 0, 0], content_hash="h1") for i in range(2)])
+    store.upsert([_text("t", "/b", f"c{i}", [0, 1, i, 0], content_hash="h1") for i in range(3)])
+    store.upsert([_text("t", "/b", "c0", [0, 1, 0, 0], content_hash="h2")])
+    store.upsert([_text("other", "/b", "c0", [0, 1, 0, 0], content_hash="h1")])
+    store.put_sources(
+        [
+            SourceRecord("t", "/a", "/a", "a", "text/plain", "h1", 2, "now"),
+            SourceRecord("t", "/b", "/b", "b", "text/plain", "h1", 3, "now"),
+        ]
+    )
+    assert store.delete_stale_many("t", {"/a": "h1", "/b": "h2"}) == 3
+    assert store.delete_stale_many("t", {}) == 0
+    assert store.count("t") == 3 and store.count("other") == 1
+    assert [r.source_id for r in store.list_sources("t")] == ["/a", "/b"]
+
+
 @pytest.mark.parametrize(
     "other",
     [

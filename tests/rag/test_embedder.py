@@ -1,0 +1,39 @@
+"""The embedder wrapper: chunking's tokenization runs beside an embedding in progress."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+def test_token_spans_do_not_wait_for_an_embedding_in_progress(loaded_models: Callable[[str], Any]):
+    embedder = loaded_models("minilm").embedders["text"]
+    assert embedder.token_spans("hello world") == [(0, 5), (6, 11)]
+    spans: list[list[tuple[int, int]]] = []
+    with embedder._lock:  # what encode_documents holds while the model runs
+        reader = threading.Thread(target=lambda: spans.append(embedder.token_spans("solar panels")))
+        reader.start()
+        reader.join(10)
+        assert spans == [[(0, 5), (6, 12)]]
+
+
+def test_tokenizing_and_embedding_at_once_from_two_threads(loaded_models: Callable[[str], Any]):
+    embedder = loaded_models("minilm").embedders["text"]
+    texts = [f"sentence number {i} about inverters and batteries" * 3 for i in range(64)]
+    errors: list[BaseException] = []
+
+    def tokenize() -> None:
+        try:
+            for text in texts:
+                embedder.token_spans(text)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tokenize) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    vectors = embedder.encode_documents(texts)
+    for thread in threads:
+        thread.join(30)
+    assert not errors and vectors.shape == (64, embedder.dimension)
