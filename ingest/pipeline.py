@@ -42,6 +42,8 @@ from ingest.loaders.base import LoaderRegistry
 from ingest.loaders.image import ImageLoader
 from ingest.loaders.pdf import PdfLoader
 from ingest.loaders.text import TextLoader
+from ingest.loaders.video import VideoLoader
+from ingest.subtitles import find_sidecars
 from rag.config import Settings
 from rag.embedder import Embedder
 from rag.errors import IngestError, SourceLoadError, StoreError
@@ -49,7 +51,7 @@ from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
 from rag.store import PointRecord, QdrantStore, SourceRecord, point_id
 
-__all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256"]
+__all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256", "source_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,30 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def source_hash(source: Source) -> str:
+    """The content hash of a source: its file, and for a video its subtitle sidecars (name and bytes), so
+    that editing a subtitle file re-ingests the video."""
+    content_hash = file_sha256(source.path)
+    if not source.mime_type.startswith("video/"):
+        return content_hash
+    sidecars = find_sidecars(source.path)
+    if not sidecars:
+        return content_hash
+    digest = hashlib.sha256(content_hash.encode())
+    for sidecar in sidecars:
+        digest.update(b"\x1f" + sidecar.name.encode() + b"\x1f" + file_sha256(sidecar).encode())
+    return digest.hexdigest()
+
+
 def _whitespace_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text)]
 
 
-def build_loaders(settings: Settings, text_embedder: Embedder | None) -> LoaderRegistry:
-    """Loaders configured from settings; text is chunked in the text model's own tokens."""
+def build_loaders(settings: Settings, text_embedder: Embedder | None, *, embed_video: bool = False) -> LoaderRegistry:
+    """Loaders configured from settings; text is chunked in the text model's own tokens.
+
+    ``embed_video``: a model with a video modality is loaded, so clips get sampled frames (else keyframes only).
+    """
     if text_embedder is not None:
         specials = getattr(text_embedder, "special_tokens", 2)
         max_tokens = max(8, min(settings.chunking.tokens, text_embedder.max_tokens - specials))
@@ -90,6 +110,21 @@ def build_loaders(settings: Settings, text_embedder: Embedder | None) -> LoaderR
             render_dpi=settings.pdf.render_dpi,
             max_pages=settings.pdf.max_pages,
             max_pixels=settings.images.max_pixels,
+        )
+    )
+    video = settings.video
+    registry.register(
+        VideoLoader(
+            chunker,
+            clip_s=video.clip_s,
+            overlap_s=video.overlap_s,
+            frames_per_clip=video.frames_per_clip,
+            max_frame_pixels=video.max_frame_pixels,
+            keyframe_max_pixels=settings.images.max_pixels,
+            embed_video=embed_video,
+            split=video.split,
+            scene_threshold=video.scene_threshold,
+            max_duration_s=video.max_duration_s,
         )
     )
     return registry
@@ -123,6 +158,7 @@ class _Version:
     ingested_at: str
     dropped: set[str] = field(default_factory=set)  # why items got no point (loader thread)
     page_refs: dict[int, str] = field(default_factory=dict)  # page -> stored render (loader thread)
+    image_refs: dict[str, str] = field(default_factory=dict)  # locator -> stored image (loader thread)
     failure: FileFailure | None = None  # set by the loader thread before it sends the version's end
     written: int = 0  # points stored (calling thread)
 
@@ -333,7 +369,7 @@ class IngestPipeline:
             return out.put(_Settled(path, "skipped", FileFailure(path=path, reason=reason)))
         try:
             before = _Fingerprint.of(source.path)
-            content_hash = file_sha256(source.path)
+            content_hash = source_hash(source)
         except OSError as exc:
             failure = FileFailure(path=path, reason=f"cannot read: {exc.strerror or exc}")
             return out.put(_Settled(path, "failed", failure))
@@ -366,15 +402,18 @@ class IngestPipeline:
         ref: str | None = None
         if item.image is not None:
             ref = self.media.save(tenant, source.source_id, version.content_hash, item.locator, item.image)
+            version.image_refs[item.locator] = ref
             if item.page is not None:
                 version.page_refs[item.page] = ref
+        elif item.image_of is not None:
+            ref = version.image_refs.get(item.image_of)  # a video clip or its subtitles → the keyframe
         elif item.page is not None:
             ref = version.page_refs.get(item.page)  # a PDF page's text points at the page's render
         vector = item.modality
         if vector not in self.embedders:
             version.dropped.add(f"{vector} vector disabled ({self.profile or 'no model'})")
             return None
-        value: Any = item.text if vector == "text" else item.image
+        value: Any = item.text if vector == "text" else item.video if vector == "video" else item.image
         return _Pending(
             version=version,
             vector=vector,
@@ -525,6 +564,13 @@ class IngestPipeline:
         """Every point of these versions is stored: drop their older versions, then mark the sources done."""
         if not versions:
             return
+        if "video" not in self.embedders and any(v.source.mime_type.startswith("video/") for v in versions):
+            note = (
+                f"videos: keyframes and subtitles only, no clip vectors: the {self.profile or 'loaded'} profile "
+                "has no model with a video modality (RAG_MODELS__VIDEO__NAME)"
+            )
+            if note not in report.notes:
+                report.notes.append(note)
         keep = {v.source.source_id: v.content_hash for v in versions}
         report.points_deleted += self.store.delete_stale_many(tenant, keep)
         for version in versions:
@@ -596,6 +642,8 @@ def _payload(item: Item, version: _Version, tenant: str, image_ref: str | None) 
         "page": item.page,
         "char_start": item.char_span[0] if item.char_span else None,
         "char_end": item.char_span[1] if item.char_span else None,
+        "start_s": item.start_s,
+        "end_s": item.end_s,
         "image_ref": image_ref,
         "ingested_at": version.ingested_at,
     }

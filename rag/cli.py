@@ -123,6 +123,8 @@ def _print_report(report: IngestReport) -> None:
         _say(f"  FAILED  {_rel(entry.path)}: {entry.reason}")
     if report.stopped:
         _say(f"  {report.stopped}")
+    for note in report.notes:
+        _say(f"  note: {note}")
 
 
 def _write_report(path: Path, report: IngestReport) -> bool:

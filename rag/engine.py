@@ -156,7 +156,7 @@ class RAG:
             embedders=models.embedders,
             store=self.store,
             media=self.media,
-            loaders=build_loaders(self.settings, models.embedders.get("text")),
+            loaders=build_loaders(self.settings, models.embedders.get("text"), embed_video="video" in models.embedders),
             profile=models.profile,
         )
         return pipeline.run(

@@ -213,6 +213,7 @@ class IngestReport(BaseModel):
     points_deleted: int = 0
     seconds: float = 0.0
     stopped: str | None = Field(default=None, description="Why the run stopped before the end (fail-fast).")
+    notes: list[str] = Field(default_factory=list, description="What the run could not do fully, and why.")
 
     @property
     def ok(self) -> bool:

@@ -13,9 +13,12 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from ingest.discover import SUBTITLE_SUFFIXES, SUPPORTED_TYPES
 from rag.api.errors import ApiError
 
 __all__ = ["Staged", "safe_name"]
+
+_VIDEO_SUFFIXES = frozenset(suffix for suffix, mime in SUPPORTED_TYPES.items() if mime.startswith("video/"))
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PART = 200
@@ -57,15 +60,32 @@ class Staged:
         return name
 
     def commit(self) -> list[Path]:
-        """Move the staged files into the tenant's upload folder (replacing same-named files); the job's paths."""
+        """Move the staged files into the tenant's upload folder (replacing same-named files); the job's paths.
+
+        Subtitle sidecars are not sources of their own: the videos they belong to are ingested instead (an
+        uploaded ``talk.srt`` re-ingests an already uploaded ``talk.mp4`` with the new subtitles).
+        """
         paths: list[Path] = []
         for name in self.names:
             final = self.target / name
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.staging / name, final)
-            paths.append(final)
+            if final.suffix.lower() in SUBTITLE_SUFFIXES:
+                paths.extend(_videos_for(final))
+            else:
+                paths.append(final)
         self.discard()
-        return paths
+        return list(dict.fromkeys(paths))
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _videos_for(sidecar: Path) -> list[Path]:
+    """Videos in the sidecar's folder that it belongs to (``talk.srt`` and ``talk.en.vtt`` → ``talk.*``)."""
+    stem = sidecar.name.split(".", 1)[0]
+    return sorted(
+        p
+        for p in sidecar.parent.glob(f"{stem}.*")
+        if p.suffix.lower() in _VIDEO_SUFFIXES and p.is_file() and sidecar.name.startswith(p.stem + ".")
+    )

@@ -166,7 +166,7 @@ def test_bad_inputs_are_reported_per_file_and_the_run_continues(make_rag, corpus
     (bad / "empty.txt").write_bytes(b"")
     (bad / "binary.md").write_bytes(bytes(range(256)) * 20)
     (bad / "inside.xyz").write_bytes(b"unknown")  # found in a directory: skipped
-    (bad / "talk.mp4").write_bytes(b"\x00" * 64)  # a known type without a loader yet: skipped
+    (bad / "talk.mp4").write_bytes(b"\x00" * 64)  # not a video at all
     (tmp_path / "data.xyz").write_bytes(b"unknown")  # named on purpose: failed
     report = rag.ingest([bad, tmp_path / "data.xyz", bad / "missing.txt"], progress=False)
     failed = {Path(f.path).name: f.reason for f in report.failed}
@@ -178,11 +178,11 @@ def test_bad_inputs_are_reported_per_file_and_the_run_continues(make_rag, corpus
         "binary.md",
         "data.xyz",
         "missing.txt",
+        "talk.mp4",
     }
     assert all(reason for reason in failed.values())
     assert sorted((Path(f.path).name, f.reason) for f in report.skipped) == [
         ("inside.xyz", "unsupported file type '.xyz'"),
-        ("talk.mp4", "no loader for video/mp4 files in this version"),
     ]
     assert report.ingested == 1 and not report.ok
     assert rag.store.count() == stored + 1

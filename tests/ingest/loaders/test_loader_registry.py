@@ -12,6 +12,7 @@ from ingest.loaders.base import Loader, LoaderRegistry
 from ingest.loaders.image import ImageLoader
 from ingest.loaders.pdf import PdfLoader
 from ingest.loaders.text import TextLoader
+from ingest.loaders.video import VideoLoader
 from rag.errors import UnsupportedSourceError
 from rag.records import Item, Source
 
@@ -36,6 +37,7 @@ def all_loaders() -> list[Loader]:
         TextLoader(CHUNKER),
         ImageLoader(max_pixels=1024, max_source_pixels=10**6),
         PdfLoader(CHUNKER, 72, 10, 4096),
+        VideoLoader(CHUNKER),
     ]
 
 
@@ -47,18 +49,20 @@ def test_every_loader_satisfies_the_protocol() -> None:
 
 def test_registry_picks_the_loader_by_mime_type(tmp_path: Path, make_source: Callable[[Path], Source]) -> None:
     registry = LoaderRegistry(all_loaders())
-    for name, expected in [("a.md", "text"), ("b.html", "text"), ("c.webp", "image"), ("d.pdf", "pdf")]:
+    pairs = [("a.md", "text"), ("b.html", "text"), ("c.webp", "image"), ("d.pdf", "pdf"), ("e.mkv", "video")]
+    for name, expected in pairs:
         path = tmp_path / name
         path.write_bytes(b"x")
         assert registry.for_source(make_source(path)).name == expected
-    assert "application/pdf" in registry.mime_types and "video/mp4" not in registry.mime_types
+    assert {"application/pdf", "video/mp4", "video/webm"} <= registry.mime_types
 
 
 def test_unknown_type_raises_unsupported_naming_the_file(tmp_path: Path, make_source: Callable[[Path], Source]) -> None:
     path = tmp_path / "talk.mp4"
     path.write_bytes(b"x")
+    without_video = [loader for loader in all_loaders() if loader.name != "video"]
     with pytest.raises(UnsupportedSourceError, match="no loader for video/mp4 files") as info:
-        LoaderRegistry(all_loaders()).for_source(make_source(path))
+        LoaderRegistry(without_video).for_source(make_source(path))
     assert info.value.source == str(path.resolve()) and str(path.resolve()) in str(info.value)
 
 
