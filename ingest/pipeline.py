@@ -32,6 +32,7 @@ from rag.embedder import Embedder
 from rag.errors import IngestError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
+from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import PointRecord, QdrantStore, SourceRecord, point_id
 
 __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256"]
@@ -97,6 +98,7 @@ class IngestPipeline:
         media: MediaStore,
         loaders: LoaderRegistry,
         profile: str = "",
+        sparse: SparseEncoder | None = None,
     ) -> None:
         self.settings = settings
         self.embedders = embedders
@@ -104,6 +106,7 @@ class IngestPipeline:
         self.media = media
         self.loaders = loaders
         self.profile = profile
+        self.sparse = sparse
         self.flush_size = max(1, settings.models.batch_size * 4)
 
     # -- public ----------------------------------------------------------------------------------
@@ -237,11 +240,12 @@ class IngestPipeline:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for vector, entries in by_vector.items():
             vectors = self._encode(vector, [e.item for e in entries])
-            for entry, vec in zip(entries, vectors, strict=True):
+            sparse = self._encode_sparse([e.item for e in entries])
+            for entry, vec, terms in zip(entries, vectors, sparse, strict=True):
                 records.append(
                     PointRecord(
                         id=point_id(tenant, source.source_id, content_hash, entry.item.locator),
-                        vectors={vector: vec},
+                        vectors={vector: vec} if terms is None else {vector: vec, SPARSE_VECTOR: terms},
                         payload=self._payload(entry, source, tenant, content_hash, now),
                     )
                 )
@@ -252,6 +256,19 @@ class IngestPipeline:
         embedder = self.embedders[vector]
         inputs: list[Any] = [item.text if vector == "text" else item.image for item in items]
         return embedder.encode_documents(inputs)
+
+    # Hybrid search: BM25 term weights for text chunks (PDF page text included, as its chunks), stored next
+    # to the dense vector. Page points are left out: their text repeats the page's chunks.
+    _SPARSE_KINDS = frozenset({"text"})
+
+    def _encode_sparse(self, items: Sequence[Item]) -> list[SparseVector | None]:
+        if self.sparse is None:
+            return [None] * len(items)
+        wanted = [i for i, item in enumerate(items) if item.kind in self._SPARSE_KINDS and item.text]
+        out: list[SparseVector | None] = [None] * len(items)
+        for i, terms in zip(wanted, self.sparse.encode_documents([items[i].text or "" for i in wanted]), strict=True):
+            out[i] = terms
+        return out
 
     @staticmethod
     def _payload(entry: _Pending, source: Source, tenant: str, content_hash: str, now: str) -> dict[str, Any]:
