@@ -359,6 +359,15 @@ class QdrantStore:
             self._create_payload_indexes()
         return []
 
+    def drop_collection(self) -> bool:
+        """Delete the collection and every point in it; False when it did not exist."""
+        if not self.exists():
+            return False
+        log.warning("deleting collection %s at %s", self.collection, self.location)
+        with self._call("delete_collection"):
+            self.client.delete_collection(self.collection)
+        return True
+
     def _create_payload_indexes(self) -> None:
         from qdrant_client import models
 
