@@ -170,18 +170,28 @@ def run_eval(
     metrics: Sequence[str] | None = None,
     keep_rankings: bool = False,
 ) -> EvalReport:
-    """Ingest ``dataset`` into ``rag``'s (fresh) collection as tenant ``eval`` and score every retrieval mode."""
+    """Ingest ``dataset`` into ``rag``'s collection, recreated, as tenant ``eval``; score every retrieval mode.
+
+    ``rag`` must point at a collection of its own (see :class:`EvalWorkspace`): one that holds points of
+    another tenant is refused rather than recreated.
+    """
     from tqdm.auto import tqdm
 
     names = list(metrics or metric_names())
     max_k = max(int(name.partition("@")[2]) for name in names)
     notes: list[str] = []
-    reranker = rag.orchestrator.reranker if rerank else None
-    if rerank and reranker is None:
-        raise ConfigError("--rerank needs a reranker: set RAG_RERANK__MODEL__NAME")
+    rag.store.open()
+    if rag.store.exists() and rag.store.count() != rag.store.count(EVAL_TENANT):
+        raise ConfigError(
+            f"collection {rag.store.collection!r} at {rag.store.location} holds data of other tenants; an "
+            "evaluation recreates its collection: give it one of its own (rag.eval.EvalWorkspace)"
+        )
 
     # -- ingest --------------------------------------------------------------------------------------
     rag.ensure_collection(recreate=True)
+    reranker = rag.orchestrator.reranker if rerank else None
+    if rerank and reranker is None:
+        raise ConfigError("--rerank needs a reranker: set RAG_RERANK__MODEL__NAME")
     started = time.perf_counter()
     if dataset.kind == "text":
         mapping = _write_text_corpus(dataset, workdir / "corpus")

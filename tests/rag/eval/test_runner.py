@@ -143,6 +143,17 @@ def test_rerank_without_a_reranker_is_a_config_error(make_rag, tmp_path: Path):
         run_eval(make_rag("minilm", reranker=None), dataset, workdir=tmp_path / "w", rerank=True)
 
 
+def test_a_collection_with_other_tenants_data_is_never_recreated(make_rag, tmp_path: Path):
+    from rag.errors import ConfigError
+
+    rag = make_rag("minilm")
+    (tmp_path / "mine.txt").write_text("my own notes\n")
+    assert rag.ingest([tmp_path / "mine.txt"], progress=False).ok
+    with pytest.raises(ConfigError, match="other tenants"):
+        run_eval(rag, load_dataset(_small(tmp_path)), workdir=tmp_path / "w")
+    assert rag.store.count("default") == 1
+
+
 @pytest.mark.parametrize("kind", ["clip", "qwen"])
 def test_visual_dataset_is_scored_on_the_image_vector(make_rag, tmp_path: Path, kind: str):
     dataset = load_dataset(write_visual_sample(tmp_path / "vis"))
