@@ -49,6 +49,7 @@ from rag.embedder import Embedder
 from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
+from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import PointRecord, QdrantStore, SourceRecord, point_id
 
 __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256", "source_hash"]
@@ -291,6 +292,7 @@ class IngestPipeline:
         media: MediaStore,
         loaders: LoaderRegistry,
         profile: str = "",
+        sparse: SparseEncoder | None = None,
     ) -> None:
         self.settings = settings
         self.embedders = embedders
@@ -298,6 +300,7 @@ class IngestPipeline:
         self.media = media
         self.loaders = loaders
         self.profile = profile
+        self.sparse = sparse
         self.flush_size = max(1, settings.models.batch_size * 8)
         self.image_flush_size = max(1, settings.models.batch_size * 2)
 
@@ -471,8 +474,10 @@ class IngestPipeline:
                 vectors = self._encode(vector, [p.value for p in entries])
                 if vector != "text":
                     run.release_images(len(entries))
-                for pending, vec in zip(entries, vectors, strict=True):
-                    records.append(PointRecord(id=pending.id, vectors={vector: vec}, payload=pending.payload))
+                sparse = self._encode_sparse(entries)
+                for pending, vec, terms in zip(entries, vectors, sparse, strict=True):
+                    named = {vector: vec} if terms is None else {vector: vec, SPARSE_VECTOR: terms}
+                    records.append(PointRecord(id=pending.id, vectors=named, payload=pending.payload))
                     versions.append(pending.version)
             if not out.put(_Points(records, versions)):
                 return False
@@ -480,6 +485,20 @@ class IngestPipeline:
 
     def _encode(self, vector: str, inputs: list[Any]) -> np.ndarray:
         return self.embedders[vector].encode_documents(inputs)
+
+    # Hybrid search: BM25 term weights for text chunks (PDF page text and video subtitles included), stored
+    # next to the dense vector. Page points are left out: their text repeats the page's chunks.
+    _SPARSE_KINDS = frozenset({"text"})
+
+    def _encode_sparse(self, entries: list[_Pending]) -> list[SparseVector | None]:
+        out: list[SparseVector | None] = [None] * len(entries)
+        if self.sparse is None:
+            return out
+        wanted = [i for i, p in enumerate(entries) if p.payload["kind"] in self._SPARSE_KINDS and p.payload["text"]]
+        texts = [entries[i].payload["text"] for i in wanted]
+        for i, terms in zip(wanted, self.sparse.encode_documents(texts), strict=True):
+            out[i] = terms
+        return out
 
     # -- stage 3: store and finalise (calling thread) --------------------------------------------
 

@@ -73,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="show the chosen profile, models and collection")
 
+    ev = sub.add_parser(
+        "eval",
+        help="score retrieval on a BEIR-format or visual-document dataset (a fresh collection; yours is untouched)",
+    )
+    ev.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.add_argument("--limit-queries", type=int, metavar="N", help="score only the first N judged queries")
+    ev.add_argument("--rerank", action="store_true", help="also score fused + rerank (needs RAG_RERANK__MODEL__NAME)")
+    ev.add_argument("--keep", action="store_true", help="keep the evaluation collection (under DATA_DIR/eval/)")
+    ev.add_argument("--split", default="test", help="qrels/<SPLIT>.tsv (default: test)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     serve = sub.add_parser("serve", help="run the HTTP API (REST + OpenAI-compatible chat) with uvicorn")
     serve.add_argument("--host", help="bind address (default: RAG_API__HOST); loopback only without API keys")
     serve.add_argument("--port", type=int, help="port (default: RAG_API__PORT)")
@@ -166,6 +178,8 @@ def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose, settings.log_level)
     if args.command == "serve":
         return _serve(args, settings)
+    if args.command == "eval":
+        return _eval(args, settings)
     rag = RAG.from_settings(settings)
     try:
         if args.command in {"sources", "delete"}:
@@ -206,6 +220,7 @@ def _run(args: argparse.Namespace) -> int:
                 "profile": rag.models.profile,
                 "vectors": {n: {"model": e.model_id, "dim": e.dimension} for n, e in rag.models.embedders.items()},
                 "disabled": dict(rag.models.disabled),
+                "sparse": rag.sparse.encoder_id if rag.sparse is not None else None,
                 "store": rag.store.location,
                 "collection": rag.store.collection,
                 "points": rag.store.count(),
@@ -235,6 +250,42 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"{len(settings.api.keys)} API keys for tenants: {', '.join(tenants)}")
     _say(f"serving on http://{host}:{port} (OpenAPI docs at /docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.engine import RAG
+    from rag.eval import EvalWorkspace, format_report, load_dataset, run_eval
+
+    if args.limit_queries is not None and args.limit_queries < 1:
+        _say("rag: --limit-queries must be at least 1")
+        return 2
+    dataset = load_dataset(args.dataset, split=args.split)
+    workspace = EvalWorkspace(settings, dataset.name, keep=args.keep)
+    rag: RAG | None = None
+    try:
+        rag = RAG.from_settings(workspace.settings).warm_up()
+        _say(
+            f"rag: evaluating {dataset.name} ({dataset.kind}: {len(dataset.corpus)} documents, "
+            f"{len(dataset.judged_queries)} judged queries) in {workspace.location}"
+        )
+        report = run_eval(
+            rag,
+            dataset,
+            workdir=workspace.path,
+            rerank=args.rerank,
+            limit_queries=args.limit_queries,
+            progress=False if args.no_progress else None,
+        )
+        _announce(rag)
+    finally:
+        workspace.cleanup(rag)
+    if args.keep:
+        _say(f"rag: kept the evaluation collection in {workspace.location}")
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(format_report(report))
     return 0
 
 

@@ -163,6 +163,10 @@ class RetrievalSettings(_Section):
     rrf_k: int = Field(default=60, ge=1, description="RRF constant k (Qdrant's own default is 2).")
     prefetch_limit: int = Field(default=50, ge=1, description="Candidates fetched per named vector before fusion.")
     limit: int = Field(default=10, ge=1, le=1000)
+    sparse: bool = Field(
+        default=True,
+        description="BM25 sparse vector for text (hybrid search); changing it needs `rag ingest --recreate`.",
+    )
 
 
 RERANK_PROFILES: dict[Profile, str | None] = {

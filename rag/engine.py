@@ -22,7 +22,8 @@ from rag.orchestrator import QueryOrchestrator, Retrieved
 from rag.records import Answer, Hit, IngestReport, SearchFilters
 from rag.reranker import Reranker
 from rag.retriever import Retriever
-from rag.store import CollectionSchema, QdrantStore, SourceRecord, VectorSchema
+from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
+from rag.store import CollectionSchema, QdrantStore, SourceRecord, SparseSchema, VectorSchema
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -58,6 +59,8 @@ class RAG:
         self.store = QdrantStore(settings.qdrant, path=settings.qdrant_path)
         self.media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
         self._retriever: Retriever | None = None
+        # Hybrid search: BM25 weights for text points (cheap to build; the stemmer loads on first use).
+        self.sparse_encoder: SparseEncoder | None = Bm25Encoder() if settings.retrieval.sparse else None
         self._schema_checked = False
         self.notes: list[str] = []
 
@@ -104,9 +107,16 @@ class RAG:
         return self._models
 
     @property
+    def sparse(self) -> SparseEncoder | None:
+        """The sparse encoder in use: it weights text points, so it needs the text vector."""
+        return self.sparse_encoder if "text" in self.models.embedders else None
+
+    @property
     def schema(self) -> CollectionSchema:
+        sparse = self.sparse
         return CollectionSchema(
-            tuple(VectorSchema(name, e.dimension, e.model_id) for name, e in self.models.embedders.items())
+            tuple(VectorSchema(name, e.dimension, e.model_id) for name, e in self.models.embedders.items()),
+            sparse=(SparseSchema(SPARSE_VECTOR, sparse.encoder_id),) if sparse is not None else (),
         )
 
     def _note(self, notes: Iterable[str]) -> None:
@@ -158,6 +168,7 @@ class RAG:
             media=self.media,
             loaders=build_loaders(self.settings, models.embedders.get("text"), embed_video="video" in models.embedders),
             profile=models.profile,
+            sparse=self.sparse,
         )
         return pipeline.run(
             paths,
@@ -174,7 +185,7 @@ class RAG:
     def retriever(self) -> Retriever:
         if self._retriever is None:
             self._retriever = Retriever(
-                embedders=self.models.embedders, store=self.store, settings=self.settings.retrieval
+                embedders=self.models.embedders, store=self.store, settings=self.settings.retrieval, sparse=self.sparse
             )
         if not self._schema_checked:
             self._note(self.store.check_schema(self.schema, mode="read"))

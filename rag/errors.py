@@ -12,6 +12,7 @@ translated at the boundary with ``raise ... from exc`` so that callers handle on
     ├── StoreError                  the vector store failed or refused
     │   └── SchemaMismatchError     the collection was built with other models or dimensions
     ├── RetrievalError              a query could not be run
+    ├── EvalError                   an evaluation dataset cannot be read (which file, what is wrong)
     └── GenerationError             the answer step failed (later stages)
 
 Each error carries the failing ``stage`` and, where there is one, the ``source`` it is about.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "EvalError",
     "GenerationError",
     "IngestError",
     "ModelUnavailableError",
@@ -85,6 +87,10 @@ class SchemaMismatchError(StoreError):
 
 class RetrievalError(RagError):
     stage = "retrieval"
+
+
+class EvalError(RagError):
+    stage = "eval"
 
 
 class GenerationError(RagError):

@@ -1,5 +1,9 @@
 """The query orchestrator's retrieval step: encode the query once per distinct model, then run one fused
 Qdrant query with a prefetch per named vector.
+
+Text queries also prefetch from the ``sparse`` vector (BM25, when hybrid search is on). ``vectors=`` limits
+a search to some named vectors (one alone, for evaluation and benchmarks); :meth:`Retriever.encode` and
+:meth:`Retriever.search_encoded` split encoding from searching so that one encoding serves several searches.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from rag.config import RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.records import Hit, SearchFilters
-from rag.store import QdrantStore, StoredHit, StoreFilter
+from rag.sparse import SPARSE_VECTOR, SparseEncoder
+from rag.store import QdrantStore, QueryVector, StoredHit, StoreFilter
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -29,27 +34,47 @@ def _query_modality(query: object) -> str:
     return "text" if isinstance(query, str) else "image"
 
 
+# The modality of the points a named vector holds (dense vectors are named after theirs).
+_VECTOR_MODALITY = {SPARSE_VECTOR: "text"}
+
+
 class Retriever:
-    def __init__(self, *, embedders: Mapping[str, Embedder], store: QdrantStore, settings: RetrievalSettings) -> None:
+    def __init__(
+        self,
+        *,
+        embedders: Mapping[str, Embedder],
+        store: QdrantStore,
+        settings: RetrievalSettings,
+        sparse: SparseEncoder | None = None,
+    ) -> None:
         self.embedders = embedders
         self.store = store
         self.settings = settings
+        self.sparse = sparse
 
-    def encode(self, query: str | Image.Image) -> dict[str, np.ndarray]:
-        """Query vector per named vector, encoding once per distinct model."""
+    @property
+    def vector_names(self) -> tuple[str, ...]:
+        """Every named vector this retriever can search."""
+        return (*self.embedders, *((SPARSE_VECTOR,) if self.sparse is not None else ()))
+
+    def encode(self, query: str | Image.Image, *, vectors: Sequence[str] | None = None) -> dict[str, QueryVector]:
+        """Query vector per named vector (only ``vectors``, when given), encoding once per distinct model."""
         modality = _query_modality(query)
         by_model: dict[int, np.ndarray] = {}
-        vectors: dict[str, np.ndarray] = {}
+        encoded: dict[str, QueryVector] = {}
         for name, embedder in self.embedders.items():
-            if modality not in embedder.modalities:
+            if modality not in embedder.modalities or (vectors is not None and name not in vectors):
                 continue
             key = id(embedder)
             if key not in by_model:
                 by_model[key] = embedder.encode_queries([query])[0]
-            vectors[name] = by_model[key]
-        if not vectors:
-            raise RetrievalError(f"no loaded model can encode a {modality} query")
-        return vectors
+            encoded[name] = by_model[key]
+        if self.sparse is not None and isinstance(query, str) and (vectors is None or SPARSE_VECTOR in vectors):
+            encoded[SPARSE_VECTOR] = self.sparse.encode_query(query)
+        if not encoded:
+            only = f" among {', '.join(vectors)}" if vectors is not None else ""
+            raise RetrievalError(f"no loaded model{only} can encode a {modality} query")
+        return encoded
 
     def search(
         self,
@@ -58,26 +83,56 @@ class Retriever:
         tenant: str,
         filters: SearchFilters | None = None,
         limit: int | None = None,
+        vectors: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """One fused search; several queries (a question and an image) each prefetch from every vector."""
+        """One fused search; several queries (a question and an image) each prefetch from every vector.
+
+        ``vectors``: search only these named vectors (e.g. ``("text",)`` or ``("sparse",)``); default all.
+        """
         queries = [query] if isinstance(query, str) or not isinstance(query, Sequence) else list(query)
         queries = [q for q in queries if not (isinstance(q, str) and not q.strip())]
         if not queries:
             raise RetrievalError("the query is empty")
+        self._check_vectors(vectors)
+        pairs: list[tuple[str, QueryVector]] = []
+        for one in queries:
+            pairs.extend(self.encode(one, vectors=vectors).items())
+        return self.search_encoded(pairs, tenant=tenant, filters=filters, limit=limit)
+
+    def _check_vectors(self, vectors: Sequence[str] | None) -> None:
+        unknown = sorted(set(vectors or ()) - set(self.vector_names))
+        if unknown:
+            raise RetrievalError(
+                f"no {', '.join(map(repr, unknown))} vector to search (available: {', '.join(self.vector_names)})"
+            )
+
+    def search_encoded(
+        self,
+        pairs: Mapping[str, QueryVector] | Sequence[tuple[str, QueryVector]],
+        *,
+        tenant: str,
+        filters: SearchFilters | None = None,
+        limit: int | None = None,
+        vectors: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """One fused search over already encoded (named vector, query vector) pairs, optionally only ``vectors``."""
+        self._check_vectors(vectors)
         if not self.store.exists():
             raise RetrievalError(
                 f"collection {self.store.collection!r} at {self.store.location} does not exist yet: "
                 "ingest something first (`rag ingest PATH...`)"
             )
         flt = self._store_filter(tenant, filters or SearchFilters())
-        pairs: list[tuple[str, np.ndarray]] = []
-        for one in queries:
-            # A vector can only return points of its own modality: skip prefetches that cannot match.
-            pairs.extend(
-                (name, vec) for name, vec in self.encode(one).items() if not flt.modalities or name in flt.modalities
-            )
+        items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+        # A vector can only return points of its own modality: skip prefetches that cannot match.
+        chosen = [
+            (name, vec)
+            for name, vec in items
+            if (vectors is None or name in vectors)
+            and (not flt.modalities or _VECTOR_MODALITY.get(name, name) in flt.modalities)
+        ]
         stored = self.store.search(
-            pairs,
+            chosen,
             where=flt,
             limit=limit or self.settings.limit,
             prefetch_limit=max(self.settings.prefetch_limit, limit or 0),

@@ -2,11 +2,14 @@
 
 One collection holds every point; each modality has its own named dense vector (``text``, ``image``,
 ``video``), sized from the models that were loaded, and a point carries only the vectors that apply to
-it. Per source, one extra vector-less point (``kind="source"``) records what was ingested and from which
-content hash: it is written last, so a source is "done" only once all its points are stored.
+it. Text points may also carry the ``sparse`` named vector (BM25 term weights, see :mod:`rag.sparse`),
+created with Qdrant's IDF modifier so that IDF is computed at query time. Per source, one extra
+vector-less point (``kind="source"``) records what was ingested and from which content hash: it is
+written last, so a source is "done" only once all its points are stored.
 
-The collection records the models behind its vectors in its metadata; opening it with other models or
-dimensions raises :class:`SchemaMismatchError` instead of mixing vectors.
+The collection records the models behind its vectors (and the encoder behind its sparse vector) in its
+metadata; opening it with other models, dimensions or sparse encoder (or without the sparse vector that
+the settings ask for) raises :class:`SchemaMismatchError` instead of mixing vectors.
 
 The same code drives the embedded store (``QdrantClient(path=...)``, the default) and a Qdrant server
 (``url=...``); qdrant-client types never leave this module.
@@ -21,18 +24,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
 from rag.config import QdrantSettings
 from rag.errors import SchemaMismatchError, StoreError
+from rag.sparse import SparseVector
 
 __all__ = [
     "CollectionSchema",
     "PointRecord",
     "QdrantStore",
+    "QueryVector",
     "SourceRecord",
+    "SparseSchema",
     "StoreFilter",
     "StoredHit",
     "VectorSchema",
@@ -42,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: the schema records sparse vectors ("sparse": {name: {"encoder", "modifier"}}); 1 had dense only.
+SCHEMA_VERSION = 2
 _NAMESPACE = uuid.UUID("6f1c3c4e-5a8e-4d0b-9d7a-2b1f0e6c9a11")
 _SOURCE_KIND = "source"
 _KEYWORD_FIELDS = ("tenant", "source_id", "name", "modality", "kind", "content_hash", "mime_type")
@@ -65,23 +72,37 @@ class VectorSchema:
     model_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class SparseSchema:
+    """A sparse named vector and the encoder its weights come from (IDF applied by Qdrant)."""
+
+    name: str
+    encoder_id: str
+
+
 @dataclass(frozen=True)
 class CollectionSchema:
     vectors: tuple[VectorSchema, ...]
+    sparse: tuple[SparseSchema, ...] = ()
 
     def as_metadata(self) -> dict[str, Any]:
         return {
             "rag_schema": {
                 "version": SCHEMA_VERSION,
                 "vectors": {v.name: {"model": v.model_id, "dim": v.dimension} for v in self.vectors},
+                "sparse": {s.name: {"encoder": s.encoder_id, "modifier": "idf"} for s in self.sparse},
             }
         }
+
+
+# A query for one named vector: dense (numpy) or sparse.
+QueryVector: TypeAlias = np.ndarray | SparseVector
 
 
 @dataclass(frozen=True, slots=True)
 class PointRecord:
     id: str
-    vectors: Mapping[str, np.ndarray]
+    vectors: Mapping[str, np.ndarray | SparseVector]
     payload: Mapping[str, Any]
 
 
@@ -216,21 +237,35 @@ class QdrantStore:
         with self._call("collection_exists"):
             return bool(self.client.collection_exists(self.collection))
 
-    def stored_schema(self) -> dict[str, dict[str, Any]] | None:
-        """The ``{vector: {"model", "dim"}}`` the collection was built with, or None if it does not exist."""
+    def _stored_metadata(self) -> dict[str, Any] | None:
         if not self.exists():
             return None
         with self._call("get_collection"):
             info = self.client.get_collection(self.collection)
         metadata = info.config.metadata or {}
-        schema = metadata.get("rag_schema")
+        schema: dict[str, Any] | None = metadata.get("rag_schema")
         if not schema:
             raise SchemaMismatchError(
                 f"collection {self.collection!r} at {self.location} was not created by this project; "
                 "choose another name with RAG_QDRANT__COLLECTION"
             )
+        return schema
+
+    def stored_schema(self) -> dict[str, dict[str, Any]] | None:
+        """The ``{vector: {"model", "dim"}}`` the collection was built with, or None if it does not exist."""
+        schema = self._stored_metadata()
+        if schema is None:
+            return None
         vectors: dict[str, dict[str, Any]] = schema["vectors"]
         return vectors
+
+    def stored_sparse(self) -> dict[str, dict[str, Any]] | None:
+        """The ``{sparse vector: {"encoder", "modifier"}}`` the collection was built with ({} for schema 1)."""
+        schema = self._stored_metadata()
+        if schema is None:
+            return None
+        sparse: dict[str, dict[str, Any]] = schema.get("sparse") or {}
+        return sparse
 
     def check_schema(self, schema: CollectionSchema, *, mode: Literal["write", "read"]) -> list[str]:
         """Raise :class:`SchemaMismatchError` when ``schema`` cannot be used with the stored collection.
@@ -262,7 +297,38 @@ class QdrantStore:
             f"{name} vector ({meta.get('model')}) is not searched: its model is not loaded"
             for name, meta in stored.items()
             if name not in names
-        ]
+        ] + self._check_sparse(schema, mode=mode)
+
+    def _check_sparse(self, schema: CollectionSchema, *, mode: Literal["write", "read"]) -> list[str]:
+        """Sparse vectors must match exactly: stored weights from another encoder (or none) would be searched wrong."""
+        stored = self.stored_sparse() or {}
+        problems: list[str] = []
+        for sparse in schema.sparse:
+            have = stored.get(sparse.name)
+            if have is None:
+                problems.append(
+                    f"it has no {sparse.name!r} sparse vector (it was built before hybrid search or with "
+                    "RAG_RETRIEVAL__SPARSE=false)"
+                )
+            elif have.get("encoder") != sparse.encoder_id:
+                problems.append(
+                    f"its {sparse.name!r} sparse vector holds weights of {have.get('encoder')!r}, "
+                    f"the configured encoder is {sparse.encoder_id!r}"
+                )
+        wanted = {s.name for s in schema.sparse}
+        extra = [name for name in stored if name not in wanted]
+        if mode == "write":
+            problems.extend(
+                f"it has a {name!r} sparse vector that new points would lack (RAG_RETRIEVAL__SPARSE=false)"
+                for name in extra
+            )
+        if problems:
+            raise SchemaMismatchError(
+                f"collection {self.collection!r} at {self.location} does not match the sparse (hybrid search) "
+                "settings: " + "; ".join(problems) + ". Recreate it (`rag ingest --recreate PATH...`, which deletes "
+                "its points, then ingest again) or set RAG_RETRIEVAL__SPARSE to match how it was built."
+            )
+        return [f"{name} sparse vector is not searched (RAG_RETRIEVAL__SPARSE=false)" for name in extra]
 
     def ensure_collection(self, schema: CollectionSchema, *, recreate: bool = False) -> list[str]:
         """Create the collection for ``schema`` (or check the existing one); returns notes for the user."""
@@ -278,11 +344,13 @@ class QdrantStore:
             v.name: models.VectorParams(size=v.dimension, distance=models.Distance.COSINE) for v in schema.vectors
         }
         kwargs: dict[str, Any] = {}
-        if not self.embedded:
-            kwargs = {
-                "shard_number": self.settings.shard_number,
-                "replication_factor": self.settings.replication_factor,
+        if schema.sparse:
+            kwargs["sparse_vectors_config"] = {
+                s.name: models.SparseVectorParams(modifier=models.Modifier.IDF) for s in schema.sparse
             }
+        if not self.embedded:
+            kwargs["shard_number"] = self.settings.shard_number
+            kwargs["replication_factor"] = self.settings.replication_factor
         try:
             with self._call("create_collection"):
                 self.client.create_collection(
@@ -296,6 +364,15 @@ class QdrantStore:
         if not self.embedded:
             self._create_payload_indexes()
         return []
+
+    def drop_collection(self) -> bool:
+        """Delete the collection and every point in it; False when it did not exist."""
+        if not self.exists():
+            return False
+        log.warning("deleting collection %s at %s", self.collection, self.location)
+        with self._call("delete_collection"):
+            self.client.delete_collection(self.collection)
+        return True
 
     def _create_payload_indexes(self) -> None:
         from qdrant_client import models
@@ -321,7 +398,7 @@ class QdrantStore:
             batch = [
                 models.PointStruct(
                     id=r.id,
-                    vector={name: np.asarray(vec, dtype=np.float32).tolist() for name, vec in r.vectors.items()},
+                    vector={name: _to_qdrant(vec) for name, vec in r.vectors.items() if _has_terms(vec)},
                     payload=dict(r.payload),
                 )
                 for r in records[start : start + size]
@@ -461,7 +538,7 @@ class QdrantStore:
 
     def search(
         self,
-        queries: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]],
+        queries: Mapping[str, QueryVector] | Sequence[tuple[str, QueryVector]],
         *,
         where: StoreFilter,
         limit: int,
@@ -469,18 +546,19 @@ class QdrantStore:
         fusion: Literal["rrf", "dbsf"] = "rrf",
         rrf_k: int = 60,
     ) -> list[StoredHit]:
-        """One fused query: a prefetch per (named vector, query vector), fused by RRF (``rrf_k``) or DBSF."""
+        """One fused query: a prefetch per (named vector, query vector), fused by RRF (``rrf_k``) or DBSF.
+
+        A query vector is dense (numpy) or a :class:`~rag.sparse.SparseVector`; empty sparse queries are skipped.
+        """
         from qdrant_client import models
 
         pairs = list(queries.items()) if isinstance(queries, Mapping) else list(queries)
+        pairs = [(name, vec) for name, vec in pairs if _has_terms(vec)]
         if not pairs:
             return []
         flt = self._filter(where)
         prefetch = [
-            models.Prefetch(
-                query=np.asarray(vec, dtype=np.float32).tolist(), using=name, limit=prefetch_limit, filter=flt
-            )
-            for name, vec in pairs
+            models.Prefetch(query=_to_qdrant(vec), using=name, limit=prefetch_limit, filter=flt) for name, vec in pairs
         ]
         query: Any = (
             models.RrfQuery(rrf=models.Rrf(k=rrf_k))
@@ -492,3 +570,15 @@ class QdrantStore:
                 self.collection, prefetch=prefetch, query=query, limit=limit, with_payload=True, with_vectors=False
             )
         return [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in response.points]
+
+
+def _has_terms(vec: QueryVector) -> bool:
+    return not isinstance(vec, SparseVector) or len(vec) > 0
+
+
+def _to_qdrant(vec: QueryVector) -> Any:
+    if isinstance(vec, SparseVector):
+        from qdrant_client import models
+
+        return models.SparseVector(indices=list(vec.indices), values=list(vec.values))
+    return np.asarray(vec, dtype=np.float32).tolist()

@@ -29,13 +29,21 @@ def collection_snapshot(store: QdrantStore, media_root: Path) -> dict[str, Any]:
         )
         for point in batch:
             payload = {k: v for k, v in (point.payload or {}).items() if k not in VOLATILE_PAYLOAD}
-            vectors = {name: np.asarray(vec, dtype=np.float32) for name, vec in (point.vector or {}).items()}
+            vectors = {name: _as_array(vec) for name, vec in (point.vector or {}).items()}
             points[str(point.id)] = {"payload": payload, "vectors": vectors}
         if offset is None:
             break
     # Stored images, and any half-written temporary file a killed run left behind.
     media = sorted(p.relative_to(media_root).as_posix() for p in media_root.rglob("*") if p.is_file())
     return {"points": points, "media": media}
+
+
+def _as_array(vector: Any) -> np.ndarray:
+    """A dense vector as is; a sparse one as its (index, value) pairs sorted by index, flattened."""
+    if hasattr(vector, "indices"):
+        pairs = sorted(zip(vector.indices, vector.values, strict=True))
+        return np.asarray(pairs, dtype=np.float64).reshape(-1)
+    return np.asarray(vector, dtype=np.float32)
 
 
 def assert_same_collection(actual: dict[str, Any], expected: dict[str, Any], *, atol: float = 1e-5) -> None:

@@ -69,7 +69,7 @@ def test_ingest_writes_text_image_and_page_points_with_payload(make_rag, corpus:
         ("report.pdf", "text"),
     } <= kinds
     for p in points:
-        assert p["vectors"] == (["text"] if p["kind"] == "text" else ["image"])
+        assert p["vectors"] == (["sparse", "text"] if p["kind"] == "text" else ["image"])  # sparse: hybrid search
         assert p["tenant"] == "default" and len(p["content_hash"]) == 64 and p["ingested_at"]
         assert p["source_id"] == str(Path(p["path"]).resolve())
     pages = sorted((p["page"], p["image_ref"]) for p in points if p["kind"] == "page")

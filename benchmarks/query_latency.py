@@ -1,0 +1,392 @@
+"""Query latency by stage at several collection sizes, in the embedded Qdrant store.
+
+Stages, timed per query (p50/p95 over ``--queries`` queries, after ``--warmup`` untimed ones):
+
+* ``encode``      query → MiniLM dense vector + BM25 sparse vector (``Retriever.encode``);
+                  baseline: ``SentenceTransformer.encode`` of the same query, called directly.
+* ``search``      one fused Qdrant query, dense + sparse prefetches, RRF (``Retriever.search_encoded``);
+                  baselines: the same call on the dense vector alone, and exact numpy search (one matrix
+                  product + top-k) over the same vectors in memory.
+* ``rerank``      the fused top ``--rerank-candidates`` hits through ``CrossEncoderReranker``; by default a
+                  tiny random Qwen3-VL reranker built offline (plumbing cost only, not a real model's
+                  latency); ``--reranker DIR`` for a real CrossEncoder; no baseline.
+* ``first_token`` prompt with the top 5 hits → first streamed piece from a local stub LLM
+                  (``rag.testing.openai_stub``) through ``LiteLLMGenerator``; baseline: the same request
+                  streamed with plain httpx.
+
+Points are synthetic (random unit vectors, Zipf-distributed pseudo-words for the sparse side) and are
+upserted straight through ``QdrantStore``; the collection grows from one size to the next. The embedded
+store warns above 20,000 points: it searches exhaustively and filters payloads in Python.
+
+Outputs (``--out``): ``query_latency.json``, ``query_latency.md`` and, with matplotlib (the ``bench``
+extra), ``query_latency.png``.
+
+    python benchmarks/query_latency.py                       # 1k, 10k, 50k points, 20 queries each
+    python benchmarks/query_latency.py --sizes 200 --queries 3 --out /tmp/bench   # a smoke run
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import argparse
+import json
+import logging
+import platform
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("benchmarks.query_latency")
+
+DIM = 384
+TENANT = "bench"
+STAGES = ("encode", "search", "rerank", "first_token")
+BASELINES = {"encode": ("encode_raw",), "search": ("search_dense", "search_numpy"), "first_token": ("first_token_raw",)}
+
+
+def _percentiles(samples: Sequence[float]) -> dict[str, float]:
+    values = np.asarray(samples, dtype=np.float64) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 3),
+        "p95_ms": round(float(np.percentile(values, 95)), 3),
+        "n": len(samples),
+    }
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _vocabulary(rng: np.random.Generator, size: int = 6000) -> list[str]:
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "be", "do", "fu", "gi", "ha", "je", "po", "zu"]
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(syllables, size=int(rng.integers(2, 5)))))
+    return sorted(words)
+
+
+def _synthetic_points(rng: np.random.Generator, vocab: list[str], start: int, stop: int, sparse: Any) -> list[Any]:
+    from rag.store import PointRecord, point_id
+
+    n = stop - start
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ranks = np.minimum(rng.zipf(1.2, size=(n, 80)), len(vocab)) - 1
+    lengths = rng.integers(20, 80, size=n)
+    texts = [" ".join(vocab[r] for r in ranks[i, : lengths[i]]) for i in range(n)]
+    records = []
+    for i, (vec, text, terms) in enumerate(zip(vectors, texts, sparse.encode_documents(texts), strict=True)):
+        number = start + i
+        source = f"/bench/doc-{number // 4:06d}.txt"
+        payload = {
+            "tenant": TENANT,
+            "source_id": source,
+            "path": source,
+            "name": Path(source).name,
+            "mime_type": "text/plain",
+            "content_hash": "0" * 64,
+            "kind": "text",
+            "modality": "text",
+            "locator": f"chunk-{number % 4}",
+            "text": text,
+            "char_start": 0,
+            "char_end": len(text),
+        }
+        records.append(
+            PointRecord(
+                point_id(TENANT, source, "0" * 64, f"chunk-{number % 4}"), {"text": vec, "sparse": terms}, payload
+            )
+        )
+    return records, vectors
+
+
+def _raw_first_token(client: Any, base_url: str, messages: list[dict[str, Any]]) -> float:
+    """Time to the first content piece of a plain streamed request (httpx, kept-alive connection; no litellm)."""
+    body = {"model": "stub", "messages": messages, "stream": True}
+    t0 = time.perf_counter()
+    with (
+        client.stream(
+            "POST", f"{base_url}/chat/completions", json=body, headers={"Authorization": "Bearer sk-bench"}
+        ) as response,
+    ):
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                delta = json.loads(line[6:])["choices"][0].get("delta", {})
+                if delta.get("content"):
+                    return time.perf_counter() - t0
+    raise RuntimeError("the stub sent no content")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from rag.config import GenerationSettings, QdrantSettings, RerankSettings, RetrievalSettings, Settings
+    from rag.generator import LiteLLMGenerator
+    from rag.models import load_embedders
+    from rag.prompt import build_messages
+    from rag.records import Citation
+    from rag.reranker import CrossEncoderReranker
+    from rag.retriever import Retriever
+    from rag.sparse import SPARSE_VECTOR, Bm25Encoder
+    from rag.store import CollectionSchema, QdrantStore, SparseSchema, VectorSchema
+    from rag.testing.openai_stub import OpenAIStub
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    workdir = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    settings = Settings(_env_file=None, models={"profile": "offline"})  # type: ignore[call-arg]
+    embedder = load_embedders(settings).embedders["text"]
+    raw_model = embedder._model  # type: ignore[attr-defined]
+    sparse = Bm25Encoder()
+    store = QdrantStore(QdrantSettings(collection="bench"), path=workdir / "qdrant")
+    schema = CollectionSchema(
+        (VectorSchema("text", embedder.dimension, embedder.model_id),),
+        sparse=(SparseSchema(SPARSE_VECTOR, sparse.encoder_id),),
+    )
+    store.ensure_collection(schema, recreate=True)
+    retriever = Retriever(embedders={"text": embedder}, store=store, settings=RetrievalSettings(), sparse=sparse)
+
+    reranker = None
+    reranker_name = "none"
+    if not args.no_rerank:
+        from sentence_transformers import CrossEncoder
+
+        path = args.reranker
+        if path is None:
+            from rag.testing.tiny_models import build_qwen3vl_reranker
+
+            path = build_qwen3vl_reranker(workdir / "tiny-reranker")
+            reranker_name = "tiny random Qwen3-VL reranker (plumbing cost only)"
+        else:
+            reranker_name = str(path)
+        reranker = CrossEncoderReranker(
+            CrossEncoder(str(path), device="cpu"),
+            model_id=reranker_name,
+            settings=RerankSettings(candidates=args.rerank_candidates, budget_ms=10**9, cache_size=0),
+            load_image=lambda ref: None,
+        )
+
+    vocab = _vocabulary(rng)
+    queries = [
+        " ".join(vocab[int(r)] for r in np.minimum(rng.zipf(1.2, size=int(rng.integers(2, 6))), len(vocab)) - 1)
+        for _ in range(args.queries + args.warmup)
+    ]
+    gen_settings = GenerationSettings(model="openai/stub", api_base="", api_key="sk-bench", max_retries=0)
+    stub = OpenAIStub(reply="The answer is in the first source [1].", model="stub").start()
+    generator = LiteLLMGenerator(gen_settings.model_copy(update={"api_base": stub.base_url}))
+    import httpx
+
+    http = httpx.Client(timeout=30)
+
+    results: dict[str, Any] = {"sizes": {}, "upsert": []}
+    caught: list[str] = []
+    all_vectors = np.zeros((0, DIM), dtype=np.float32)
+    count = 0
+    try:
+        for size in sorted(args.sizes):
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                t_upsert = 0.0
+                added = size - count
+                while count < size:
+                    stop = min(size, count + 5000)
+                    records, vectors = _synthetic_points(rng, vocab, count, stop, sparse)
+                    elapsed, _ = _timed(lambda records=records: store.upsert(records))
+                    t_upsert += elapsed
+                    all_vectors = np.vstack([all_vectors, vectors])
+                    count = stop
+                results["upsert"].append(
+                    {
+                        "size": size,
+                        "points": added,
+                        "seconds": round(t_upsert, 2),
+                        "points_per_s": round(added / t_upsert, 1),
+                    }
+                )
+                log.warning(
+                    "size %d: %d points upserted in %.1f s; timing %d queries", size, added, t_upsert, len(queries)
+                )
+                samples: dict[str, list[float]] = {
+                    k: [] for k in ("encode", "encode_raw", "search", "search_dense", "search_numpy", "rerank",
+                                    "first_token", "first_token_raw", "total")
+                }  # fmt: skip
+                for index, query in enumerate(queries):
+                    t_enc, encoded = _timed(lambda query=query: retriever.encode(query))
+                    t_raw, dense = _timed(
+                        lambda query=query: raw_model.encode([query], normalize_embeddings=True, convert_to_numpy=True)[
+                            0
+                        ]
+                    )
+                    t_search, hits = _timed(
+                        lambda encoded=encoded: retriever.search_encoded(
+                            encoded, tenant=TENANT, limit=max(args.rerank_candidates, 10)
+                        )
+                    )
+                    t_dense, _ = _timed(
+                        lambda encoded=encoded: retriever.search_encoded(
+                            encoded, tenant=TENANT, limit=max(args.rerank_candidates, 10), vectors=("text",)
+                        )
+                    )
+                    t_numpy, _ = _timed(
+                        lambda dense=dense, matrix=all_vectors: np.argpartition(-(matrix @ dense), 10)[:10]
+                    )
+                    t_rerank = 0.0
+                    if reranker is not None:
+                        t_rerank, (hits, _) = _timed(
+                            lambda query=query, hits=hits: reranker.rerank(
+                                query, hits[: args.rerank_candidates], top_k=5
+                            )
+                        )
+                    sources = [Citation(number=i, hit=h) for i, h in enumerate(hits[:5], start=1)]
+                    messages = build_messages(query, sources, load_image=lambda ref: None, settings=gen_settings)
+                    t_first, _ = _timed(lambda messages=messages: next(iter(generator.stream(messages))))
+                    t_first_raw = _raw_first_token(http, stub.base_url, messages)
+                    if index < args.warmup:
+                        continue
+                    for key, value in (("encode", t_enc), ("encode_raw", t_raw), ("search", t_search),
+                                       ("search_dense", t_dense), ("search_numpy", t_numpy), ("rerank", t_rerank),
+                                       ("first_token", t_first), ("first_token_raw", t_first_raw),
+                                       ("total", t_enc + t_search + t_rerank + t_first)):  # fmt: skip
+                        samples[key].append(value)
+                stats = {k: _percentiles(v) for k, v in samples.items() if v and (k != "rerank" or reranker)}
+                ratios: dict[str, float] = {}
+                for stage, baselines in BASELINES.items():
+                    for baseline in baselines:
+                        if stage in stats and baseline in stats and stats[baseline]["p50_ms"] > 0:
+                            ratios[f"{stage}/{baseline}"] = round(stats[stage]["p50_ms"] / stats[baseline]["p50_ms"], 2)
+                results["sizes"][str(size)] = {"points": store.count(TENANT), "stages": stats, "ratios_p50": ratios}
+            caught.extend(str(w.message).splitlines()[0] for w in seen if str(w.message) not in caught)
+    finally:
+        http.close()
+        stub.stop()
+        store.close()
+        torch.set_num_threads(threads_before)
+    results["meta"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch_threads": args.threads,
+        "queries": args.queries,
+        "warmup": args.warmup,
+        "store": "embedded Qdrant (QdrantClient(path=...))",
+        "encoder": f"{embedder.model_id} + {sparse.encoder_id}",
+        "reranker": reranker_name,
+        "rerank_candidates": args.rerank_candidates if reranker is not None else 0,
+        "llm": "rag.testing.openai_stub (local HTTP, no model) via litellm",
+        "warnings": sorted(set(caught)),
+    }
+    return results
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        "# Query latency by stage",
+        "",
+        f"{meta['date']}; {meta['machine']}; Python {meta['python']}; torch threads {meta['torch_threads']}; "
+        f"{meta['queries']} queries per size after {meta['warmup']} warm-up; {meta['store']}.",
+        f"Encoder: {meta['encoder']}. Reranker: {meta['reranker']} on {meta['rerank_candidates']} candidates. "
+        f"LLM: {meta['llm']}.",
+        "",
+        "| points | stage | p50 ms | p95 ms | baseline | baseline p50 ms | ratio (p50) |",
+        "|---:|---|---:|---:|---|---:|---:|",
+    ]
+    for size, data in results["sizes"].items():
+        stats, ratios = data["stages"], data["ratios_p50"]
+        for stage in (*STAGES, "total"):
+            if stage not in stats:
+                continue
+            base = [b for b in BASELINES.get(stage, ()) if b in stats] or [None]
+            for i, baseline in enumerate(base):
+                head = (
+                    f"| {int(size):,} | {stage} | {stats[stage]['p50_ms']:.1f} | {stats[stage]['p95_ms']:.1f} "
+                    if i == 0
+                    else "| | | | "
+                )
+                if baseline is None:
+                    lines.append(head + "| – | – | – |")
+                else:
+                    ratio = ratios.get(f"{stage}/{baseline}")
+                    lines.append(head + f"| {baseline} | {stats[baseline]['p50_ms']:.1f} | {ratio:.2f}× |")
+    lines += ["", "Store upserts while building (synthetic points, no embedding):", ""]
+    lines += [
+        f"- {u['points']:,} points to reach {u['size']:,}: {u['seconds']} s ({u['points_per_s']:,} points/s)"
+        for u in results["upsert"]
+    ]
+    if meta["warnings"]:
+        lines += ["", "Warnings from the store:", ""] + [f"- {w}" for w in meta["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed (pip install -e '.[bench]'): no plot")
+        return False
+    sizes = [int(s) for s in results["sizes"]]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    series = ("encode", "search", "search_dense", "search_numpy", "rerank", "first_token", "total")
+    for name in series:
+        p50 = [results["sizes"][str(s)]["stages"].get(name, {}).get("p50_ms") for s in sizes]
+        if any(v is None for v in p50):
+            continue
+        p95 = [results["sizes"][str(s)]["stages"][name]["p95_ms"] for s in sizes]
+        style = "--" if name in ("search_dense", "search_numpy") else "-"
+        line = ax.plot(sizes, p50, style, marker="o", label=f"{name} p50")[0]
+        ax.fill_between(sizes, p50, p95, color=line.get_color(), alpha=0.12)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("points in the collection (embedded Qdrant)")
+    ax.set_ylabel("latency per query, ms (band: p50–p95)")
+    ax.set_title("Query latency by stage")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 50_000])
+    parser.add_argument("--queries", type=int, default=20, help="timed queries per size")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed queries per size")
+    parser.add_argument("--rerank-candidates", type=int, default=30)
+    parser.add_argument("--reranker", type=Path, help="CrossEncoder directory (default: a tiny random one)")
+    parser.add_argument("--no-rerank", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady numbers on busy machines)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    results = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "query_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "query_latency.md").write_text(to_markdown(results))
+    plotted = plot(results, args.out / "query_latency.png")
+    print(to_markdown(results))
+    print(f"written to {args.out}" + ("" if plotted else " (no plot: matplotlib missing)"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""``rag eval``: ingest a dataset into a fresh collection through the normal pipeline, run its queries on
+each named vector alone, fused, and fused + reranked, and score the rankings (:mod:`rag.eval.metrics`).
+
+* The collection is separate from the user's: an embedded store in a temporary directory (or, with a
+  Qdrant server, a collection of its own name), tenant ``eval``; it is removed afterwards unless kept.
+* Text documents go through the same loader, chunker, embedder and store as ``rag ingest`` (one file per
+  document); page images likewise. Hits are points (chunks, pages): a document scores as its best point,
+  i.e. its first appearance in the ranking.
+* Each query is encoded once; every mode searches with that encoding (``Retriever.search_encoded``).
+* Reranking (``--rerank``) reorders the first ``RAG_RERANK__CANDIDATES`` fused hits with the configured
+  reranker, without a latency budget; the fused hits after them keep their order (they still count for
+  Recall@100).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.eval.datasets import EvalDataset
+from rag.eval.metrics import metric_names, per_query
+from rag.records import Hit
+
+if TYPE_CHECKING:
+    from rag.engine import RAG
+
+__all__ = ["EVAL_TENANT", "EvalReport", "EvalWorkspace", "ModeResult", "format_report", "run_eval"]
+
+log = logging.getLogger(__name__)
+
+EVAL_TENANT = "eval"
+FUSED = "fused"
+RERANKED = "fused+rerank"
+_MAX_DEPTH = 1000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModeResult(_Model):
+    mode: str = Field(description='A named vector ("text", "image", "sparse"), "fused", or "fused+rerank".')
+    vectors: list[str] = Field(description="Named vectors searched.")
+    metrics: dict[str, float]
+    ms_per_query: float = Field(
+        description="Mean time per query: search (and, for fused+rerank, the fused search plus reranking); "
+        "query encoding excluded."
+    )
+
+
+class EvalReport(_Model):
+    dataset: str
+    kind: str
+    documents: int
+    points: int
+    queries: int
+    failed_documents: int = 0
+    profile: str
+    models: dict[str, str] = Field(description="Model behind each dense named vector.")
+    sparse: str | None = Field(default=None, description="Sparse encoder (BM25) id, when hybrid search is on.")
+    fusion: str
+    rrf_k: int
+    reranker: str | None = None
+    ingest_seconds: float
+    encode_ms_per_query: float
+    modes: list[ModeResult]
+    notes: list[str] = Field(default_factory=list)
+    rankings: dict[str, dict[str, list[str]]] | None = Field(
+        default=None, description="With keep_rankings: mode -> query id -> ranked document ids."
+    )
+
+    def mode(self, name: str) -> ModeResult:
+        for result in self.modes:
+            if result.mode == name:
+                return result
+        raise KeyError(name)
+
+
+class EvalWorkspace:
+    """Settings and a directory for one evaluation, never the user's collection.
+
+    Embedded store: a new store under a temporary directory (``keep``: under ``DATA_DIR/eval/``).
+    Qdrant server: a new collection named ``<collection>-eval-<dataset>-<random>`` on it.
+    """
+
+    def __init__(self, settings: Settings, dataset: str, *, keep: bool = False) -> None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset).strip("-.")[:40] or "dataset"
+        token = uuid.uuid4().hex[:8]
+        self.keep = keep
+        if keep:
+            self.path = (settings.data_dir / "eval" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{token}").resolve()
+            self.path.mkdir(parents=True)
+        else:
+            self.path = Path(tempfile.mkdtemp(prefix=f"rag-eval-{slug}-"))
+        embedded = settings.qdrant.url is None
+        collection = "eval" if embedded else f"{settings.qdrant.collection}-eval-{slug}-{token}"
+        self.settings = settings.model_copy(
+            update={
+                "data_dir": self.path / "data",
+                "tenant": EVAL_TENANT,
+                "qdrant": settings.qdrant.model_copy(update={"path": None, "collection": collection}),
+                # An evaluation scores every candidate: no latency budget.
+                "rerank": settings.rerank.model_copy(update={"budget_ms": 10**9}),
+            }
+        )
+
+    @property
+    def location(self) -> str:
+        qdrant = self.settings.qdrant
+        return f"{qdrant.url} collection {qdrant.collection}" if qdrant.url else str(self.settings.qdrant_path)
+
+    def cleanup(self, rag: RAG | None) -> None:
+        """Close ``rag``; unless kept, drop the server collection and remove the directory."""
+        if rag is not None:
+            try:
+                if not self.keep and not rag.store.embedded:
+                    rag.store.drop_collection()
+            finally:
+                rag.close()
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write_text_corpus(dataset: EvalDataset, folder: Path) -> dict[str, str]:
+    """One ``.txt`` file per document (its BEIR/MTEB text); returns resolved path -> document id."""
+    mapping: dict[str, str] = {}
+    for index, doc in enumerate(dataset.corpus):
+        path = folder / f"{index // 1000:04d}" / f"{index:07d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(doc.indexed_text + "\n", encoding="utf-8")
+        mapping[str(path.resolve())] = doc.id
+    return mapping
+
+
+def _dedupe_docs(hits: Sequence[Hit], mapping: dict[str, str], k: int) -> list[str]:
+    """Document ids in rank order, each at its best (first) point, at most ``k``."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for hit in hits:
+        doc = mapping.get(hit.source_id)
+        if doc is None or doc in seen:
+            continue
+        seen.add(doc)
+        out.append(doc)
+        if len(out) == k:
+            break
+    return out
+
+
+def run_eval(
+    rag: RAG,
+    dataset: EvalDataset,
+    *,
+    workdir: Path,
+    rerank: bool = False,
+    limit_queries: int | None = None,
+    progress: bool | None = None,
+    metrics: Sequence[str] | None = None,
+    keep_rankings: bool = False,
+) -> EvalReport:
+    """Ingest ``dataset`` into ``rag``'s collection, recreated, as tenant ``eval``; score every retrieval mode.
+
+    ``rag`` must point at a collection of its own (see :class:`EvalWorkspace`): one that holds points of
+    another tenant is refused rather than recreated.
+    """
+    from tqdm.auto import tqdm
+
+    names = list(metrics or metric_names())
+    max_k = max(int(name.partition("@")[2]) for name in names)
+    notes: list[str] = []
+    rag.store.open()
+    if rag.store.exists() and rag.store.count() != rag.store.count(EVAL_TENANT):
+        raise ConfigError(
+            f"collection {rag.store.collection!r} at {rag.store.location} holds data of other tenants; an "
+            "evaluation recreates its collection: give it one of its own (rag.eval.EvalWorkspace)"
+        )
+
+    # -- ingest --------------------------------------------------------------------------------------
+    rag.ensure_collection(recreate=True)
+    reranker = rag.orchestrator.reranker if rerank else None
+    if rerank and reranker is None:
+        raise ConfigError("--rerank needs a reranker: set RAG_RERANK__MODEL__NAME")
+    started = time.perf_counter()
+    if dataset.kind == "text":
+        mapping = _write_text_corpus(dataset, workdir / "corpus")
+        targets: list[str | Path] = [workdir / "corpus"]
+    else:
+        mapping = {str(doc.image): doc.id for doc in dataset.corpus if doc.image is not None}
+        if len(mapping) != len(dataset.corpus):
+            raise ConfigError("several documents of the visual corpus share one image file")
+        targets = [Path(p) for p in mapping]
+    report = rag.ingest(targets, tenant=EVAL_TENANT, progress=progress)
+    ingest_seconds = time.perf_counter() - started
+    failed = len(report.failed) + len(report.skipped)
+    if failed:
+        notes.append(f"{failed} documents were not indexed (empty or unreadable); they count as never retrieved")
+    points = rag.store.count(EVAL_TENANT)
+
+    # -- modes ---------------------------------------------------------------------------------------
+    retriever = rag.retriever
+    modality = "text" if dataset.kind == "text" else "image"
+    single = [name for name in retriever.embedders if name == modality]
+    if dataset.kind == "text" and retriever.sparse is not None:
+        single.append("sparse")
+    modes: list[tuple[str, tuple[str, ...] | None]] = [(name, (name,)) for name in single]
+    modes.append((FUSED, None))
+    if reranker is not None:
+        modes.append((RERANKED, None))
+    if not single:
+        notes.append(f"no loaded model indexes {modality} documents: only the fused search is scored")
+    # Enough points to find max_k distinct documents when documents are split into several points.
+    depth = min(_MAX_DEPTH, max_k * max(1, math.ceil(points / max(1, len(dataset.corpus) - failed))))
+
+    judged = dataset.judged_queries
+    if limit_queries is not None:
+        judged = judged[:limit_queries]
+    totals = {mode: dict.fromkeys(names, 0.0) for mode, _ in modes}
+    rankings: dict[str, dict[str, list[str]]] = {mode: {} for mode, _ in modes}
+    seconds = dict.fromkeys(totals, 0.0)
+    encode_seconds = 0.0
+    candidates = rag.settings.rerank.candidates
+    for query_id in tqdm(judged, desc="eval queries", unit="query", disable=None if progress is None else not progress):
+        text = dataset.queries[query_id]
+        qrels = dataset.qrels[query_id]
+        t0 = time.perf_counter()
+        encoded = retriever.encode(text)
+        encode_seconds += time.perf_counter() - t0
+        fused: list[Hit] = []
+        fused_seconds = 0.0
+        for mode, vectors in modes:
+            t0 = time.perf_counter()
+            if mode == RERANKED:
+                assert reranker is not None
+                head, info = reranker.rerank(text, fused[:candidates], top_k=candidates)
+                hits = [*head, *fused[candidates:]]
+                if info.note:
+                    log.info("rerank %s: %s", query_id, info.note)
+            else:
+                hits = retriever.search_encoded(encoded, tenant=EVAL_TENANT, limit=depth, vectors=vectors)
+                if mode == FUSED:
+                    fused = hits
+            elapsed = time.perf_counter() - t0
+            if mode == FUSED:
+                fused_seconds = elapsed
+            seconds[mode] += elapsed + (fused_seconds if mode == RERANKED else 0.0)
+            ranked = _dedupe_docs(hits, mapping, max_k)
+            if keep_rankings:
+                rankings[mode][query_id] = ranked
+            for name, value in per_query(ranked, qrels, names).items():
+                totals[mode][name] += value
+
+    n = max(1, len(judged))
+    results = [
+        ModeResult(
+            mode=mode,
+            vectors=list(vectors or retriever.vector_names),
+            metrics={name: round(total / n, 6) for name, total in totals[mode].items()},
+            ms_per_query=round(seconds[mode] / n * 1000, 2),
+        )
+        for mode, vectors in modes
+    ]
+    sparse = retriever.sparse
+    return EvalReport(
+        dataset=dataset.name,
+        kind=dataset.kind,
+        documents=len(dataset.corpus),
+        points=points,
+        queries=len(judged),
+        failed_documents=failed,
+        profile=rag.models.profile,
+        models={name: e.model_id for name, e in rag.models.embedders.items()},
+        sparse=sparse.encoder_id if sparse is not None else None,
+        fusion=rag.settings.retrieval.fusion,
+        rrf_k=rag.settings.retrieval.rrf_k,
+        reranker=reranker.model_id if reranker is not None else None,
+        ingest_seconds=round(ingest_seconds, 2),
+        encode_ms_per_query=round(encode_seconds / n * 1000, 2),
+        modes=results,
+        notes=notes,
+        rankings=rankings if keep_rankings else None,
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """The console table."""
+    names = list(report.modes[0].metrics) if report.modes else []
+    labels = {
+        FUSED: f"fused ({report.fusion}{f', k={report.rrf_k}' if report.fusion == 'rrf' else ''})",
+        RERANKED: "fused + rerank",
+        "sparse": "sparse (BM25)",
+    }
+    lines = [
+        f"dataset {report.dataset} ({report.kind}): {report.documents} documents -> {report.points} points, "
+        f"{report.queries} queries; ingest {report.ingest_seconds:.1f} s, query encoding "
+        f"{report.encode_ms_per_query:.1f} ms",
+        "models: "
+        + ", ".join(f"{v}={m}" for v, m in report.models.items())
+        + (f"; reranker {report.reranker}" if report.reranker else ""),
+        "",
+    ]
+    shown = [(labels.get(m.mode, f"{m.mode} (dense)"), m) for m in report.modes]
+    width = max([len("mode"), *(len(label) for label, _ in shown)])
+    header = f"{'mode':<{width}}  " + "  ".join(f"{n:>10}" for n in names) + f"  {'ms/query':>9}"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for label, result in shown:
+        values = "  ".join(f"{result.metrics[n]:>10.4f}" for n in names)
+        lines.append(f"{label:<{width}}  {values}  {result.ms_per_query:>9.1f}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""``rag eval`` end to end: the correctness bar (our pipeline = exact cosine with the same model), hybrid and
+reranked modes, the visual format, and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rag.eval import EvalReport, load_dataset, run_eval
+from rag.eval.datasets import EvalDataset
+from rag.eval.metrics import evaluate, metric_names, per_query
+from rag.testing.eval_data import write_beir_sample, write_visual_sample
+
+
+def _exact_rankings(model: Any, dataset: EvalDataset, k: int = 100) -> dict[str, list[str]]:
+    """What MTEB does: the same model, every document embedded whole (truncated by the model), exact cosine."""
+    docs = [d.indexed_text for d in dataset.corpus]
+    ids = [d.id for d in dataset.corpus]
+    d_emb = model.encode(docs, normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
+    judged = dataset.judged_queries
+    q_emb = model.encode(
+        [dataset.queries[q] for q in judged], normalize_embeddings=True, convert_to_numpy=True, batch_size=32
+    )
+    scores = q_emb @ d_emb.T
+    return {q: [ids[i] for i in np.argsort(-row, kind="stable")[:k]] for q, row in zip(judged, scores, strict=True)}
+
+
+def _minilm(loaded_models: Callable[[str], Any]) -> Any:
+    return loaded_models("minilm").embedders["text"]._model  # the SentenceTransformer itself
+
+
+@pytest.fixture(scope="module")
+def sample_eval(
+    tmp_path_factory: pytest.TempPathFactory, loaded_models: Callable[[str], Any], tiny_models: dict[str, Path]
+) -> Iterator[tuple[EvalReport, EvalDataset, Any]]:
+    """The 60-document sample, ingested once through the whole pipeline and scored in every mode."""
+    from rag.config import Settings
+    from rag.engine import RAG
+    from rag.models import load_reranker
+
+    root = tmp_path_factory.mktemp("sample-eval")
+    dataset = load_dataset(write_beir_sample(root / "beir"))
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("RAG_")]:
+            mp.delenv(key)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            data_dir=root / "data",
+            models={"profile": "offline"},
+            rerank={"model": {"name": str(tiny_models["qwen3vl_reranker"])}, "candidates": 5},
+        )
+    reranker, _ = load_reranker(settings, "offline", load_image=lambda ref: None)
+    rag = RAG(settings, models=loaded_models("minilm"), reranker=reranker).warm_up()
+    report = run_eval(rag, dataset, workdir=root / "work", progress=False, rerank=True, keep_rankings=True)
+    yield report, dataset, rag
+    rag.close()
+
+
+def test_dense_pipeline_scores_exactly_what_exact_cosine_scores(sample_eval, loaded_models):
+    """The correctness bar: chunking, ids, payload mapping and Qdrant storage lose nothing."""
+    report, dataset, _ = sample_eval
+    assert report.documents == 60 and report.points == 60  # short documents: one chunk each
+    assert report.rankings is not None
+
+    exact = _exact_rankings(_minilm(loaded_models), dataset)
+    names = metric_names()
+    reference = evaluate(exact, dataset.qrels, names)
+    ours = report.mode("text").metrics
+    for name in names:
+        assert ours[name] == pytest.approx(reference[name], abs=1e-6), name
+    # Not only the means: every query's top 10, in order.
+    for query, ranked in report.rankings["text"].items():
+        assert ranked[:10] == exact[query][:10], query
+    # A meaningful bar: the set is neither trivial nor hopeless for the model.
+    assert 0.6 < reference["ndcg@10"] < 0.999
+
+
+def test_hybrid_and_reranked_modes_and_json_round_trip(sample_eval):
+    report, _, rag = sample_eval
+    assert [m.mode for m in report.modes] == ["text", "sparse", "fused", "fused+rerank"]
+    assert report.mode("fused").vectors == ["text", "sparse"] and report.mode("sparse").vectors == ["sparse"]
+    assert report.queries == 24 and report.sparse and "bm25" in report.sparse and report.reranker
+    for mode in report.modes:
+        assert set(mode.metrics) == {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
+        assert all(0.0 <= v <= 1.0 for v in mode.metrics.values())
+        assert mode.metrics["ndcg@10"] > 0.3, mode.mode
+    # Only the first 5 fused hits are reordered: recall@100 cannot change, the rest of the order neither.
+    fused, reranked = report.mode("fused"), report.mode("fused+rerank")
+    assert reranked.metrics["recall@100"] == fused.metrics["recall@100"]
+    assert report.rankings is not None
+    for query, ranked in report.rankings["fused+rerank"].items():
+        assert sorted(ranked[:5]) == sorted(report.rankings["fused"][query][:5])
+        assert ranked[5:] == report.rankings["fused"][query][5:]
+    assert EvalReport.model_validate_json(report.model_dump_json()) == report
+    # The evaluation ran in its own tenant.
+    assert rag.store.count("default") == 0 and rag.store.count("eval") == 60
+
+
+def test_long_documents_lose_nothing_to_truncation(make_rag, loaded_models, tmp_path: Path):
+    """Documents over the model's 256 tokens are chunked: their answers past the limit are still found."""
+    full = load_dataset(write_beir_sample(tmp_path / "beir", long_docs=True))
+    keep = {d.id for d in full.corpus[:12]} | {d.id for d in full.corpus[60:]}
+    corpus = [d for d in full.corpus if d.id in keep]
+    queries = {q: t for q, t in full.queries.items() if q in {"q25", "q26", "q27", "q28"}}
+    dataset = EvalDataset(full.name, full.root, "text", corpus, queries, {q: full.qrels[q] for q in queries})
+    rag = make_rag("minilm")
+    report = run_eval(rag, dataset, workdir=tmp_path / "work", progress=False, keep_rankings=True)
+    assert report.points > len(corpus)  # the long documents became several chunks
+    assert report.rankings is not None
+    truncated = _exact_rankings(_minilm(loaded_models), dataset)
+    for query in queries:
+        ours = per_query(report.rankings["text"][query], dataset.qrels[query], ["ndcg@10"])["ndcg@10"]
+        cut = per_query(truncated[query], dataset.qrels[query], ["ndcg@10"])["ndcg@10"]
+        assert ours > cut, query  # measured: 1.0/0.63/0.63/1.0 against 0.33/0.39/0.0/0.32 when truncated
+        assert report.rankings["text"][query].index(next(iter(dataset.qrels[query]))) <= 1, query
+
+
+def _small(tmp_path: Path, docs: int = 9) -> Path:
+    root = write_beir_sample(tmp_path / "small")
+    rows = (root / "corpus.jsonl").read_text().splitlines()[:docs]
+    (root / "corpus.jsonl").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_sparse_off_reports_dense_and_fused_only(make_rag, tmp_path: Path):
+    dataset = load_dataset(_small(tmp_path))
+    rag = make_rag("minilm", retrieval={"sparse": False})
+    report = run_eval(rag, dataset, workdir=tmp_path / "work", progress=False, limit_queries=2)
+    assert [m.mode for m in report.modes] == ["text", "fused"] and report.sparse is None
+
+
+def test_rerank_without_a_reranker_is_a_config_error(make_rag, tmp_path: Path):
+    from rag.errors import ConfigError
+
+    dataset = load_dataset(_small(tmp_path))
+    with pytest.raises(ConfigError, match="RAG_RERANK__MODEL__NAME"):
+        run_eval(make_rag("minilm", reranker=None), dataset, workdir=tmp_path / "w", rerank=True)
+
+
+def test_a_collection_with_other_tenants_data_is_never_recreated(make_rag, tmp_path: Path):
+    from rag.errors import ConfigError
+
+    rag = make_rag("minilm")
+    (tmp_path / "mine.txt").write_text("my own notes\n")
+    assert rag.ingest([tmp_path / "mine.txt"], progress=False).ok
+    with pytest.raises(ConfigError, match="other tenants"):
+        run_eval(rag, load_dataset(_small(tmp_path)), workdir=tmp_path / "w")
+    assert rag.store.count("default") == 1
+
+
+@pytest.mark.parametrize("kind", ["clip", "qwen"])
+def test_visual_dataset_is_scored_on_the_image_vector(make_rag, tmp_path: Path, kind: str):
+    dataset = load_dataset(write_visual_sample(tmp_path / "vis"))
+    rag = make_rag(kind)
+    report = run_eval(rag, dataset, workdir=tmp_path / "work", progress=False, keep_rankings=True)
+    assert report.kind == "visual" and report.points == 6
+    assert [m.mode for m in report.modes] == ["image", "fused"]
+    assert report.rankings is not None
+    # Random tiny weights: the order means nothing, but every page comes back mapped to its id.
+    for ranked in report.rankings["image"].values():
+        assert sorted(ranked) == sorted(d.id for d in dataset.corpus)
+    assert report.mode("image").metrics["recall@10"] == 1.0
+
+
+def test_rag_eval_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    from rag.cli import main
+
+    root = _small(tmp_path)  # a small corpus keeps the command's own model load + ingest quick
+    monkeypatch.setenv("RAG_MODELS__PROFILE", "offline")
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    assert main(["eval", str(root), "--json", "--no-progress", "--limit-queries", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["documents"] == 9 and out["queries"] == 3 and out["rankings"] is None
+    assert [m["mode"] for m in out["modes"]] == ["text", "sparse", "fused"]
+    assert not (tmp_path / "data").exists()  # nothing of the user's data dir was touched or created
+
+    assert main(["eval", str(root), "--no-progress", "--limit-queries", "2", "--keep"]) == 0
+    captured = capsys.readouterr()
+    assert "ndcg@10" in captured.out and "sparse (BM25)" in captured.out and "fused (rrf, k=60)" in captured.out
+    assert "kept the evaluation collection" in captured.err
+    assert len(list((tmp_path / "data" / "eval").iterdir())) == 1
+
+    assert main(["eval", str(root), "--rerank", "--no-progress"]) == 2
+    assert "RAG_RERANK__MODEL__NAME" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing")]) == 2
