@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DATA_DIR := .rag
 DEMO_QUESTION := How long is the warranty on the Helios battery?
 # The corpus folders only: examples/README.md repeats the sample questions and would compete in retrieval.
-EXAMPLES := examples/docs examples/images examples/reports
+EXAMPLES := examples/docs examples/images examples/reports examples/videos
 
 # Quiet, predictable CPU use for the demo and the tests (2-core machines, forked workers).
 demo test: export TOKENIZERS_PARALLELISM := false

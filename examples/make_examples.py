@@ -667,6 +667,72 @@ def _image_bytes(img: Image.Image, fmt: str, **params: object) -> bytes:
     return buf.getvalue()
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Video
+# --------------------------------------------------------------------------------------------------------------
+
+# A short "how-to" video: three slides, each shown for 12 seconds, with subtitles that carry facts found nowhere
+# else in the corpus, so that a question about them can only be answered from the video (with a time range).
+VIDEO_SLIDES = [
+    ("Helios 400 maintenance", "Part 1: the air filter", "#1f3b5c"),
+    ("Firmware updates", "Part 2: the monitoring app", "#1e7b34"),
+    ("Winter mode", "Part 3: cold weather", "#e08a1e"),
+]
+VIDEO_SLIDE_SECONDS = 12
+VIDEO_SUBTITLES = [
+    (0.5, 5.5, "Welcome to this short maintenance guide for the Helios 400 home battery."),
+    (6.0, 11.5, "The air filter at the back of the cabinet should be cleaned every six months with a soft brush."),
+    (12.5, 17.5, "Firmware updates arrive through the Northwind app; install them within thirty days."),
+    (18.0, 23.5, "Never unplug the battery while an update is running: the status light blinks blue."),
+    (24.5, 29.5, "Below minus ten degrees Celsius the battery switches to winter mode on its own."),
+    (30.0, 35.5, "In winter mode charging slows down to protect the cells, which is normal."),
+]
+
+
+def video_slide(title: str, subtitle: str, color: str) -> Image.Image:
+    img = Image.new("RGB", (640, 360), color)
+    draw = ImageDraw.Draw(img)
+    _centered_text(draw, (320, 150), title, 34, "white")
+    _centered_text(draw, (320, 210), subtitle, 22, "white")
+    return img
+
+
+def maintenance_video(target: Path) -> None:
+    """Encode the slides with the ffmpeg command line (x264, 5 fps); the subtitles go beside as .srt."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise SystemExit("ffmpeg is needed to make the example video (Debian: apt-get install ffmpeg)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs: list[str] = []
+        for i, slide in enumerate(VIDEO_SLIDES):
+            path = Path(tmp) / f"slide{i}.png"
+            video_slide(*slide).save(path)
+            inputs += ["-loop", "1", "-framerate", "5", "-t", str(VIDEO_SLIDE_SECONDS), "-i", str(path)]
+        joined = "".join(f"[{i}:v]" for i in range(len(VIDEO_SLIDES)))
+        command = [
+            ffmpeg, "-loglevel", "error", "-y", *inputs,
+            "-filter_complex", f"{joined}concat=n={len(VIDEO_SLIDES)}:v=1:a=0[v]", "-map", "[v]",
+            "-c:v", "libx264", "-preset", "veryslow", "-crf", "30", "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
+            str(target),
+        ]  # fmt: skip
+        subprocess.run(command, check=True)
+    log.info("wrote %s", target.relative_to(ROOT.parent))
+
+
+def srt(cues: list[tuple[float, float, str]]) -> str:
+    def stamp(seconds: float) -> str:
+        millis = round(seconds * 1000)
+        return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d},{millis % 1000:03d}"
+
+    return "\n".join(f"{i}\n{stamp(a)} --> {stamp(b)}\n{text}\n" for i, (a, b, text) in enumerate(cues, start=1))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rng = random.Random(SEED)
@@ -705,6 +771,9 @@ def main() -> None:
         ),
     }
     _write(ROOT / "reports" / "annual-report-2025.pdf", annual_report(figures))
+
+    maintenance_video(ROOT / "videos" / "helios-maintenance.mp4")
+    _write(ROOT / "videos" / "helios-maintenance.srt", srt(VIDEO_SUBTITLES))
 
 
 if __name__ == "__main__":
