@@ -2,8 +2,9 @@
 collection an uninterrupted run writes (same points, payloads, vectors, source records, stored images).
 
 The ingest runs in real subprocesses against an embedded store; kills land at seeded random moments, and at
-moments chosen by what is already stored (the first point written, half of all points written), so at least
-one kill hits a source half-written.
+one moment chosen by what is already stored: the corpus starts with a long file that holds most of the points,
+and the first run is killed once 40% of all points are stored, which is inside that file's writes, so at
+least one kill always hits a source half-written.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def _corpus(root: Path) -> Path:
         "shade",
     ]
     (root / "notes").mkdir(parents=True)
-    for index in range(24):
+    # First in discovery order and most of the points: the first kill lands while it is half-written.
+    long_text = "\n\n".join(" ".join(rng.choice(words) for _ in range(50)) for _ in range(400))
+    (root / "a-long.md").write_text(f"# A long note\n\n{long_text}\n")
+    for index in range(12):
         paragraphs = rng.randint(1, 12)
         text = "\n\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(20, 60))) for _ in range(paragraphs))
         suffix = ".md" if index % 2 else ".txt"
@@ -177,12 +181,14 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
 
         return due
 
-    def halfway() -> Callable[[subprocess.Popen[bytes]], bool]:
-        """Kill once half of what is left to write is stored: a source is being written then."""
-        start = max(_rows(storage), 0)
-        return lambda _: _rows(storage) >= start + (total - start) // 2
+    long_points = sum(1 for p in expected["points"].values() if p["payload"].get("name") == "a-long.md")
+    assert long_points >= 0.6 * total  # so that 40% of all points stored is inside the long file
 
-    plans = [lambda: after(rng.uniform(0, duration / 2)), halfway, lambda: after(rng.uniform(0, duration / 2))]
+    def mid_long_file() -> Callable[[subprocess.Popen[bytes]], bool]:
+        """Kill once 40% of all points are stored (the store starts empty): inside the long file's writes."""
+        return lambda _: _rows(storage) >= 0.4 * total
+
+    plans = [mid_long_file, lambda: after(rng.uniform(0, duration / 2)), lambda: after(rng.uniform(0, duration / 2))]
     half_written = 0
     completed = False
     for plan in plans:
