@@ -179,9 +179,14 @@ class _Pending:
 
     version: _Version
     vector: str
-    value: Any  # text or image
+    value: Any  # text, image or video clip
     id: str
     payload: dict[str, Any]
+    weight: int = 1  # share of the in-flight image budget: 1 per image, one per frame for a video clip
+
+    @property
+    def images(self) -> int:
+        return 0 if self.vector == "text" else self.weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,12 +257,16 @@ class _Run:
         self._lock = threading.Lock()
         self._in_flight: dict[int, _Version] = {}
 
-    def take_image(self) -> bool:
-        """Wait for room for one more decoded image; False when the run was stopped."""
-        while not self.stop.is_set():
+    def take_image(self, count: int = 1) -> bool:
+        """Wait for room for ``count`` more decoded images (frames); False when the run was stopped."""
+        taken = 0
+        while taken < count:
+            if self.stop.is_set():
+                self.release_images(taken)
+                return False
             if self._images.acquire(timeout=_POLL_S):
-                return True
-        return False
+                taken += 1
+        return True
 
     def release_images(self, count: int) -> None:
         for _ in range(count):
@@ -387,7 +396,7 @@ class IngestPipeline:
                 pending = self._prepare(version, item, run.tenant)
                 if pending is None:
                     continue
-                if pending.vector != "text" and not run.take_image():
+                if pending.images and not run.take_image(pending.images):
                     return False
                 if not out.put(pending):
                     return False
@@ -417,12 +426,15 @@ class IngestPipeline:
             version.dropped.add(f"{vector} vector disabled ({self.profile or 'no model'})")
             return None
         value: Any = item.text if vector == "text" else item.video if vector == "video" else item.image
+        # A clip's frames count against the in-flight budget like images (capped so that one always fits).
+        frames = int(item.video.frames.shape[0]) if item.video is not None else 1
         return _Pending(
             version=version,
             vector=vector,
             value=value,
             id=point_id(tenant, source.source_id, version.content_hash, item.locator),
             payload=_payload(item, version, tenant, ref),
+            weight=max(1, min(frames, self.image_flush_size)),
         )
 
     # -- stage 2: embed in full batches across files (own thread) --------------------------------
@@ -440,8 +452,9 @@ class IngestPipeline:
                     break
                 if isinstance(event, _Pending):
                     buffer.append(event)
-                    images = sum(p.vector != "text" for p in buffer)
-                    if len(buffer) - images >= self.flush_size or images >= self.image_flush_size:
+                    texts = sum(p.vector == "text" for p in buffer)
+                    images = sum(p.images for p in buffer)
+                    if texts >= self.flush_size or images >= self.image_flush_size:
                         if not self._flush(buffer, held, run):
                             return
                         buffer, held = [], []
@@ -450,7 +463,7 @@ class IngestPipeline:
                     # Why embed what will be discarded.
                     dropped = [p for p in buffer if p.version is event.version]
                     buffer = [p for p in buffer if p.version is not event.version]
-                    run.release_images(sum(p.vector != "text" for p in dropped))
+                    run.release_images(sum(p.images for p in dropped))
                 if buffer:
                     held.append(event)
                 elif not out.put(event):
@@ -472,8 +485,7 @@ class IngestPipeline:
             versions: list[_Version] = []
             for vector, entries in by_vector.items():
                 vectors = self._encode(vector, [p.value for p in entries])
-                if vector != "text":
-                    run.release_images(len(entries))
+                run.release_images(sum(p.images for p in entries))
                 sparse = self._encode_sparse(entries)
                 for pending, vec, terms in zip(entries, vectors, sparse, strict=True):
                     named = {vector: vec} if terms is None else {vector: vec, SPARSE_VECTOR: terms}
