@@ -456,6 +456,27 @@ class QdrantStore:
                 self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
         return int(count)
 
+    def source_ids(self, tenant: str) -> set[str]:
+        """Every source id of the tenant that has points (records included), in one pass over the collection."""
+        if not self.exists():
+            return set()
+        found: set[str] = set()
+        flt = self._filter(StoreFilter(tenant=tenant))
+        offset = None
+        while True:
+            with self._call("scroll"):
+                points, offset = self.client.scroll(
+                    self.collection,
+                    scroll_filter=flt,
+                    limit=1024,
+                    offset=offset,
+                    with_payload=["source_id"],
+                    with_vectors=False,
+                )
+            found.update(str((p.payload or {}).get("source_id")) for p in points)
+            if offset is None:
+                return found
+
     def delete_stale(self, tenant: str, source_id: str, keep_hash: str) -> int:
         """Delete the source's points from other content versions (never its source record)."""
         return self.delete_stale_many(tenant, {source_id: keep_hash})

@@ -510,3 +510,21 @@ def test_decoded_images_waiting_for_the_model_are_bounded(make_rag, tmp_path: Pa
         gate.set()
         worker.join(60)
     assert result and result[0].ingested == 20 and spy.calls == [2] * 10
+
+
+def test_the_embedded_store_scans_for_stale_points_only_for_sources_it_already_had(make_rag, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"d{i}.md").write_text(f"# Doc {i}\n\nbody {i}\n")
+    rag = make_rag("minilm")
+    calls: list[dict[str, str]] = []
+    original = rag.store.delete_stale_many
+    rag.store.delete_stale_many = lambda tenant, keep: calls.append(dict(keep)) or original(tenant, keep)
+    rag.ingest([docs], progress=False)
+    assert calls == []  # new sources: nothing of theirs was stored before this run
+    (docs / "d1.md").write_text("# Doc 1\n\nchanged\n")
+    (docs / "d9.md").write_text("# Doc 9\n\nnew\n")
+    report = rag.ingest([docs], progress=False)
+    assert [sorted(Path(s).name for s in keep) for keep in calls] == [["d1.md"]]
+    assert report.points_deleted == 1
