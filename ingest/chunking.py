@@ -9,6 +9,11 @@ The text is tokenized once; unit sizes come from the token offsets. Because a to
 substring differently from the same characters in context (a sub-word at a cut, a leading space in byte-level
 BPE), every chunk is re-tokenized once before it is emitted and shrunk if it is over the limit, so the bound
 holds for the chunk text as the embedder will see it. Total work is linear in the text length.
+
+``exact_counts=True`` skips that second tokenization, for tokenizers that split text at whitespace before
+they tokenize each word on its own (BERT's WordPiece, as in all-MiniLM-L6-v2): units are cut at whitespace, so
+a chunk's tokens are exactly its tokens in context, and the counts from the whole text are exact. It halves
+the tokenizer's work, most of the loader's time for text. Pieces of an over-long unit are always re-tokenized.
 """
 
 from __future__ import annotations
@@ -26,10 +31,17 @@ logger = logging.getLogger(__name__)
 # Character span (start, end) of each token of a string, special tokens excluded.
 TokenSpans = Callable[[str], list[tuple[int, int]]]
 
-_WHITESPACE_RUN = re.compile(r"\s+")
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-_SENTENCE_PUNCT = frozenset(".!?…")
-_CLOSERS = frozenset("\"'”’)]")
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_SENTENCE_PUNCT = ".!?…"
+_CLOSERS = "\"'”’)]"
+# The whitespace runs that end a unit, found in one pass by the regex engine (a Python loop over every run
+# was most of the loader's chunking time): a whole run that follows sentence-final punctuation (perhaps closed
+# by quotes or brackets), or a whole run that holds a line break. ``(?<!\s)`` anchors the second form at the
+# start of a run, so a run without a break costs linear time; ``\s+`` and ``\s*`` are greedy, so each match is
+# a whole (maximal) run.
+_BOUNDARY = re.compile(
+    f"[{re.escape(_SENTENCE_PUNCT)}][{re.escape(_CLOSERS)}]*(\\s+)|(?<!\\s)(\\s*[{re.escape(_LINE_BREAKS)}]\\s*)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,35 +62,21 @@ def split_units(text: str) -> list[tuple[int, int]]:
     brackets). Linear in the length of the text.
     """
     units: list[tuple[int, int]] = []
-    unit_start: int | None = None
-    text_end = 0  # end of the last non-whitespace stretch seen
-    cursor = 0
-    for match in _WHITESPACE_RUN.finditer(text):
-        ws_start, ws_end = match.span()
-        if ws_start > cursor:
-            if unit_start is None:
-                unit_start = cursor
-            text_end = ws_start
-            if _has_line_break(text, ws_start, ws_end) or _ends_sentence(text, unit_start, ws_start):
-                units.append((unit_start, ws_start))
-                unit_start = None
-        cursor = ws_end
-    if cursor < len(text):
-        units.append((cursor if unit_start is None else unit_start, len(text)))
-    elif unit_start is not None:
-        units.append((unit_start, text_end))
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        ws_start, ws_end = match.span(1) if match.start(1) >= 0 else match.span(2)
+        if ws_start > start:  # a run at the very start of the text ends no unit
+            units.append((start, ws_start))
+        start = ws_end
+    if start < len(text):
+        units.append((start, len(text)))
+    if units:  # only the first and the last unit can have whitespace at their edges
+        first, last = units[0], units[-1]
+        units[0] = (_lstrip(text, first[0], first[1]), first[1])
+        units[-1] = (units[-1][0], _rstrip(text, units[-1][0], last[1]))
+        if units[-1][0] >= units[-1][1]:
+            units.pop()  # whitespace only
     return units
-
-
-def _has_line_break(text: str, start: int, end: int) -> bool:
-    return any(text[k] in _LINE_BREAKS for k in range(start, end))
-
-
-def _ends_sentence(text: str, lo: int, end: int) -> bool:
-    k = end
-    while k > lo and text[k - 1] in _CLOSERS:
-        k -= 1
-    return k > lo and text[k - 1] in _SENTENCE_PUNCT
 
 
 class Chunker:
@@ -87,10 +85,13 @@ class Chunker:
     ``token_spans`` gives the character span of each token of a string in the embedding model's tokenizer,
     without special tokens (from a Hugging Face fast tokenizer: ``return_offsets_mapping=True,
     add_special_tokens=False``). ``max_tokens`` must leave room for the model's special
-    tokens; ``overlap_tokens`` must be below ``max_tokens``.
+    tokens; ``overlap_tokens`` must be below ``max_tokens``. ``exact_counts``: the tokenizer tokenizes each
+    whitespace-separated word on its own, so chunks need no second tokenization (module docstring).
     """
 
-    def __init__(self, token_spans: TokenSpans, max_tokens: int, overlap_tokens: int) -> None:
+    def __init__(
+        self, token_spans: TokenSpans, max_tokens: int, overlap_tokens: int, *, exact_counts: bool = False
+    ) -> None:
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         if not 0 <= overlap_tokens < max_tokens:
@@ -98,6 +99,7 @@ class Chunker:
         self.token_spans = token_spans
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
+        self.exact_counts = exact_counts
 
     def count_tokens(self, text: str) -> int:
         return len(self.token_spans(text))
@@ -118,6 +120,7 @@ class _ChunkRun:
         self.overlap = chunker.overlap_tokens
         self.count = chunker.count_tokens
         self.token_spans = chunker.token_spans
+        self.exact = chunker.exact_counts
         self.starts = _monotonic_starts(chunker.token_spans(text))
         self.units = split_units(text)
         # Token index boundaries: tokens [bounds[i], bounds[i + 1]) belong to unit i. A token that starts in
@@ -169,6 +172,8 @@ class _ChunkRun:
         """Shrink units ``first..last`` (``new`` is the first unit not in the previous chunk) until the chunk
         re-tokenizes to at most ``max`` tokens: trailing new units go first, then overlap units. Returns
         ``last < new`` when not even unit ``new`` alone fits."""
+        if self.exact:
+            return first, last  # the estimate is the count (see the module docstring)
         units = self.units
         while last >= new:
             actual = self.count(self.text[units[first][0] : units[last][1]])

@@ -97,7 +97,12 @@ def build_loaders(settings: Settings, text_embedder: Embedder | None, *, embed_v
     if text_embedder is not None:
         specials = getattr(text_embedder, "special_tokens", 2)
         max_tokens = max(8, min(settings.chunking.tokens, text_embedder.max_tokens - specials))
-        chunker = Chunker(text_embedder.token_spans, max_tokens, min(settings.chunking.overlap, max_tokens // 4))
+        chunker = Chunker(
+            text_embedder.token_spans,
+            max_tokens,
+            min(settings.chunking.overlap, max_tokens // 4),
+            exact_counts=bool(getattr(text_embedder, "whitespace_local_tokens", False)),
+        )
     else:
         chunker = Chunker(_whitespace_spans, settings.chunking.tokens, settings.chunking.overlap)
     registry = LoaderRegistry()

@@ -154,10 +154,58 @@ class SentenceTransformerEmbedder:
             encoded = self._span_tokenizer(
                 text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
             )
-        return [(int(s), int(e)) for s, e in encoded["offset_mapping"]]
+        offsets = encoded["offset_mapping"]
+        # A fast tokenizer gives a list of (int, int) tuples already: converting each one again cost a tenth
+        # of the loader's time on long documents.
+        if offsets and type(offsets[0]) is not tuple:
+            return [(int(s), int(e)) for s, e in offsets]
+        return list(offsets)
+
+    @property
+    def whitespace_local_tokens(self) -> bool:
+        """True when the tokenizer splits text at whitespace and tokenizes each word on its own, with
+        character-local normalisation (BERT's WordPiece): a substring cut at whitespace then has exactly its
+        tokens in context, which lets the chunker count tokens once. False when unsure."""
+        return _whitespace_local(self._tokenizer)
 
     @property
     def special_tokens(self) -> int:
         """How many special tokens the tokenizer adds around one text (CLS/SEP, BOS/EOS)."""
         with self._lock:
             return len(self._tokenizer("", add_special_tokens=True)["input_ids"])
+
+
+# Parts of a Hugging Face ``tokenizers`` pipeline that act on each character, or on each whitespace- (and
+# punctuation-) separated word, on its own. Anything else (byte-level BPE, Metaspace, Split by a pattern,
+# normalisers that replace across characters) makes a word's tokens depend on its neighbours: unsure.
+_LOCAL_NORMALIZERS = frozenset({"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents"})
+_LOCAL_PRE_TOKENIZERS = frozenset({"BertPreTokenizer", "Whitespace", "WhitespaceSplit"})
+
+
+def _whitespace_local(tokenizer: Any) -> bool:
+    import json
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    try:
+        config = json.loads(backend.to_str())
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+    def parts(node: Any) -> list[str]:
+        if node is None:
+            return []
+        if node.get("type") == "Sequence":
+            children = node.get("normalizers") or node.get("pretokenizers") or []
+            return [kind for child in children for kind in parts(child)]
+        return [str(node.get("type"))]
+
+    normalizers = parts(config.get("normalizer"))
+    pre_tokenizers = parts(config.get("pre_tokenizer"))
+    return (
+        (config.get("model") or {}).get("type") == "WordPiece"
+        and bool(pre_tokenizers)
+        and all(kind in _LOCAL_PRE_TOKENIZERS for kind in pre_tokenizers)
+        and all(kind in _LOCAL_NORMALIZERS for kind in normalizers)
+    )

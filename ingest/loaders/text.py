@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 _SNIFF_BYTES = 8192
 _MAX_CONTROL_RATIO = 0.1
-_ALLOWED_CONTROLS = frozenset("\t\n\r\x0b\x0c\x1b")
+# Control characters (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) other than the whitespace ones
+# and ESC (ANSI colours in logs).
+_BAD_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -82,7 +83,7 @@ def _is_utf8(encoding: str) -> bool:
 
 def _check_printable(text: str, source: str) -> str:
     sample = text[:_SNIFF_BYTES]
-    controls = sum(1 for char in sample if char not in _ALLOWED_CONTROLS and unicodedata.category(char) == "Cc")
+    controls = len(_BAD_CONTROL.findall(sample))
     if sample and controls / len(sample) > _MAX_CONTROL_RATIO:
         raise UnsupportedSourceError("binary content in a text file (mostly non-printable)", source=source)
     return text

@@ -122,6 +122,84 @@ def test_split_units() -> None:
     assert split_units("no boundary at all") == [(0, 18)]
 
 
+def _reference_split_units(text: str) -> list[tuple[int, int]]:
+    """The definition of units, spelled out run by run (the implementation finds the same boundaries with one
+    regex): a unit ends at a whitespace run that holds a line break or follows sentence punctuation, perhaps
+    closed by quotes or brackets; units hold no edge whitespace."""
+    breaks, punct, closers = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", ".!?…", "\"'”’)]"
+    units: list[tuple[int, int]] = []
+    unit_start: int | None = None
+    text_end = cursor = 0
+    for match in re.finditer(r"\s+", text):
+        ws_start, ws_end = match.span()
+        if ws_start > cursor:
+            if unit_start is None:
+                unit_start = cursor
+            text_end = ws_start
+            k = ws_start
+            while k > unit_start and text[k - 1] in closers:
+                k -= 1
+            if any(c in breaks for c in text[ws_start:ws_end]) or (k > unit_start and text[k - 1] in punct):
+                units.append((unit_start, ws_start))
+                unit_start = None
+        cursor = ws_end
+    if cursor < len(text):
+        units.append((cursor if unit_start is None else unit_start, len(text)))
+    elif unit_start is not None:
+        units.append((unit_start, text_end))
+    return units
+
+
+_UNIT_ALPHABET = st.sampled_from(list("ab .!?…\"')]”’ \t\n\r\x0b\x0c\x1c\x1d\x85\u2028\u3000\xa0("))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_UNIT_ALPHABET, max_size=40))
+def test_split_units_matches_its_definition(text: str) -> None:
+    assert split_units(text) == _reference_split_units(text)
+
+
+def test_split_units_is_linear_on_long_whitespace() -> None:
+    """A long run of spaces with no break must not make the boundary search quadratic."""
+    text = "a" + " " * 200_000 + "b. c"
+    assert [text[a:b] for a, b in split_units(text)] == [text[: text.index(".") + 1], "c"]
+
+
+_WORDISH = st.sampled_from(
+    ["solar", "Panel", "kWh", "3.14", "naïve", "Ünïcödé", "電池", "保証", "e-mail", "(done.)", '"Really?"', "x…",
+     "don't", "##ab", "[CLS]", "a/b", "😀", "co-op", "\u0301e", "ﬁne"]
+)  # fmt: skip
+_GAP = st.sampled_from([" ", "  ", "\n", "\n\n", ". ", "! ", "\t", " \u3000 ", ", "])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.tuples(_WORDISH, _GAP), min_size=1, max_size=120), max_tokens=st.integers(4, 40))
+def test_exact_counts_give_the_verified_chunks_with_minilm(
+    minilm_spans: TokenSpans, parts: list[tuple[str, str]], max_tokens: int
+) -> None:
+    """For MiniLM's WordPiece tokenizer, counting tokens once (exact_counts) yields exactly the chunks that
+    re-tokenizing every chunk does, and they keep the chunker's contract."""
+    text = "".join(word + gap for word, gap in parts)
+    overlap = max_tokens // 4
+    verified = Chunker(minilm_spans, max_tokens, overlap).chunk(text)
+    exact = Chunker(minilm_spans, max_tokens, overlap, exact_counts=True).chunk(text)
+    assert exact == verified
+    check_chunks(text, exact, minilm_spans, max_tokens)
+
+
+def test_exact_counts_skip_the_second_tokenization() -> None:
+    calls: list[int] = []
+
+    def counting(text: str) -> list[tuple[int, int]]:
+        calls.append(len(text))
+        return word_spans(text)
+
+    text = " ".join(f"Sentence {n} has five words." for n in range(200))
+    chunks = Chunker(counting, 32, 4, exact_counts=True).chunk(text)
+    assert len(chunks) > 10 and calls == [len(text)]  # the whole text, once
+    check_chunks(text, chunks, word_spans, 32)
+
+
 def test_chunk_is_checked_against_standalone_tokenization() -> None:
     """A tokenizer that counts a string alone differently from in context (here: one extra token at the
     start of every string, like a prefix marker) must still never yield an over-long chunk."""

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from rag.embedder import _whitespace_local
+
 
 def test_token_spans_do_not_wait_for_an_embedding_in_progress(loaded_models: Callable[[str], Any]):
     embedder = loaded_models("minilm").embedders["text"]
@@ -37,3 +39,28 @@ def test_tokenizing_and_embedding_at_once_from_two_threads(loaded_models: Callab
     for thread in threads:
         thread.join(30)
     assert not errors and vectors.shape == (64, embedder.dimension)
+
+
+def test_whitespace_local_tokens_only_for_word_level_tokenizers(loaded_models: Callable[[str], Any]):
+    """WordPiece after BERT's whitespace/punctuation split (MiniLM) counts once; byte-level BPE (Qwen3-VL)
+    and CLIP's BPE are re-tokenized per chunk."""
+    assert loaded_models("minilm").embedders["text"].whitespace_local_tokens is True
+    qwen = loaded_models("qwen").embedders["text"]
+    assert qwen.whitespace_local_tokens is False
+    assert _whitespace_local(object()) is False  # no backend tokenizer: unsure
+
+
+def test_whitespace_local_tokens_refuse_unknown_pipeline_parts(loaded_models: Callable[[str], Any]):
+    import copy
+
+    tokenizer = copy.deepcopy(loaded_models("minilm").embedders["text"]._tokenizer)
+    from tokenizers import pre_tokenizers
+
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    assert _whitespace_local(tokenizer) is False
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    assert _whitespace_local(tokenizer) is False  # Punctuation is not in the known-local list
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit()])
+    assert _whitespace_local(tokenizer) is True
