@@ -17,7 +17,7 @@ from rag.errors import (
     StoreError,
     UnsupportedSourceError,
 )
-from rag.records import FileFailure, Hit, IngestReport, SearchFilters
+from rag.records import FileFailure, Hit, IngestReport, SearchFilters, Turn
 
 __all__ = [
     "RAG",
@@ -35,6 +35,7 @@ __all__ = [
     "Settings",
     "SourceLoadError",
     "StoreError",
+    "Turn",
     "UnsupportedSourceError",
 ]
 

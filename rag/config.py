@@ -208,6 +208,10 @@ class GenerationSettings(_Section):
     max_source_chars: int = Field(default=4000, ge=100, description="Text of one source is cut to this.")
     image_max_side: int = Field(default=1024, ge=64, description="Images are resized to this longest side.")
     max_images: int = Field(default=5, ge=0, description="Images attached to one request.")
+    history_turns: int = Field(
+        default=6, ge=0, le=50, description="Earlier chat messages given to the model with a follow-up; 0: none."
+    )
+    history_turn_chars: int = Field(default=2000, ge=100, description="Each earlier message is cut to this.")
 
     _no_placeholder = field_validator("api_key")(
         classmethod(lambda cls, v: _refuse_placeholder(v, "RAG_GENERATION__API_KEY"))

@@ -19,7 +19,7 @@ from rag.errors import RagError
 from rag.media import MediaStore
 from rag.models import LoadedModels, load_embedders, load_reranker
 from rag.orchestrator import QueryOrchestrator, Retrieved
-from rag.records import Answer, Hit, IngestReport, SearchFilters
+from rag.records import Answer, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
@@ -228,9 +228,13 @@ class RAG:
         tenant: str | None = None,
         filters: SearchFilters | None = None,
         image: Image.Image | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        """A cited answer; ``image`` (optional) is searched with the question and shown to the model."""
-        return self.orchestrator.answer(question, tenant=self._tenant(tenant), filters=filters, image=image)
+        """A cited answer; ``image`` (optional) is searched with the question and shown to the model;
+        ``history``: earlier turns of a chat, oldest first, so that follow-up questions are understood."""
+        return self.orchestrator.answer(
+            question, tenant=self._tenant(tenant), filters=filters, image=image, history=history
+        )
 
     def answer_stream(
         self,
@@ -239,19 +243,32 @@ class RAG:
         tenant: str | None = None,
         filters: SearchFilters | None = None,
         image: Image.Image | None = None,
+        history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the complete :class:`Answer`."""
-        return self.orchestrator.answer_stream(question, tenant=self._tenant(tenant), filters=filters, image=image)
+        return self.orchestrator.answer_stream(
+            question, tenant=self._tenant(tenant), filters=filters, image=image, history=history
+        )
 
     async def aanswer(
-        self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
+        self,
+        question: str,
+        *,
+        tenant: str | None = None,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        return await self.orchestrator.aanswer(question, tenant=self._tenant(tenant), filters=filters)
+        return await self.orchestrator.aanswer(question, tenant=self._tenant(tenant), filters=filters, history=history)
 
     def aanswer_stream(
-        self, question: str, *, tenant: str | None = None, filters: SearchFilters | None = None
+        self,
+        question: str,
+        *,
+        tenant: str | None = None,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
     ) -> AsyncIterator[str | Answer]:
-        return self.orchestrator.aanswer_stream(question, tenant=self._tenant(tenant), filters=filters)
+        return self.orchestrator.aanswer_stream(question, tenant=self._tenant(tenant), filters=filters, history=history)
 
     def search(
         self,

@@ -8,19 +8,25 @@ Outcomes of the answer step:
 * ``extractive`` — no model is configured: the top passages, each with its citation.
 * ``nothing_relevant`` — no candidate passed the reranker's relevance threshold (or nothing was found):
   the model is not asked, so it cannot answer from irrelevant material.
+
+Follow-ups: with ``history`` (earlier turns of a chat), the model first rewrites the question into a
+standalone search query ("and the panels?" → "warranty of the Aurora panels"), which retrieval and
+reranking use; the answer step then sees the earlier turns too. Without a model, or when the rewrite fails,
+the previous user message is searched together with the question. ``Answer.notes`` says which was done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag.config import Settings
+from rag.errors import GenerationError
 from rag.media import MediaStore
-from rag.records import Answer, Citation, Hit, RerankInfo, SearchFilters
+from rag.records import Answer, Citation, Hit, RerankInfo, SearchFilters, Turn
 from rag.retriever import Retriever
 
 if TYPE_CHECKING:
@@ -34,6 +40,7 @@ __all__ = ["NOTHING_RELEVANT", "QueryOrchestrator", "Retrieved"]
 log = logging.getLogger(__name__)
 
 NOTHING_RELEVANT = "Nothing relevant to this question was found in the indexed sources."
+_MAX_QUERY_CHARS = 2000  # a rewritten query longer than this is not a query
 NO_LLM_NOTE = "no LLM configured (RAG_GENERATION__MODEL): showing the most relevant passages instead of an answer"
 
 
@@ -127,20 +134,87 @@ class QueryOrchestrator:
         return None
 
     def _messages(
-        self, question: str, sources: list[Citation], image: Image.Image | None = None
+        self,
+        question: str,
+        sources: list[Citation],
+        image: Image.Image | None = None,
+        history: Sequence[Turn] = (),
     ) -> list[dict[str, object]]:
         from rag.prompt import build_messages
 
         return build_messages(
-            question, sources, load_image=self.media.open_image, settings=self.settings.generation, query_image=image
+            question,
+            sources,
+            load_image=self.media.open_image,
+            settings=self.settings.generation,
+            query_image=image,
+            history=history,
         )
 
-    def _finish(self, question: str, text: str, sources: list[Citation], retrieved: Retrieved) -> Answer:
+    # -- follow-ups ------------------------------------------------------------------------------
+
+    def _turns(self, history: Sequence[Turn]) -> list[Turn]:
+        from rag.prompt import recent_history
+
+        return recent_history(history, self.settings.generation)
+
+    def _rewrite_messages(self, question: str, turns: list[Turn]) -> list[dict[str, object]] | None:
+        """The request for a standalone query, or None when none is needed or no model can make one."""
+        from rag.prompt import standalone_question_messages
+
+        if not turns or not question.strip() or self.generator is None:
+            return None
+        return standalone_question_messages(question, turns)
+
+    def _search_text(
+        self, question: str, turns: list[Turn], reply: str | None, error: GenerationError | None = None
+    ) -> tuple[str, list[str]]:
+        """What to search for a (follow-up) question, and the note that says so."""
+        from rag.prompt import follow_up_query
+
+        if not turns or not question.strip():
+            return question, []
+        query = " ".join((reply or "").split()).strip("\"'")
+        if query and len(query) <= _MAX_QUERY_CHARS:
+            return query, ([] if query == question.strip() else [f"follow-up searched as: {query}"])
+        fallback = follow_up_query(question, turns)
+        if fallback == question:
+            return question, []
+        why = f"the model could not rewrite it ({error.message})" if error is not None else "no model to rewrite it"
+        if error is None and self.generator is not None:
+            why = "the model's rewrite was empty or too long"
+        return fallback, [f"follow-up searched together with the previous question ({why})"]
+
+    def _standalone(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
+        messages = self._rewrite_messages(question, turns)
+        if messages is None:
+            return self._search_text(question, turns, None)
+        assert self.generator is not None
+        try:
+            return self._search_text(question, turns, self.generator.complete(messages))
+        except GenerationError as exc:
+            log.warning("could not rewrite a follow-up question: %s", exc)
+            return self._search_text(question, turns, None, exc)
+
+    async def _astandalone(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
+        messages = self._rewrite_messages(question, turns)
+        if messages is None:
+            return self._search_text(question, turns, None)
+        assert self.generator is not None
+        try:
+            return self._search_text(question, turns, await self.generator.acomplete(messages))
+        except GenerationError as exc:
+            log.warning("could not rewrite a follow-up question: %s", exc)
+            return self._search_text(question, turns, None, exc)
+
+    def _finish(
+        self, question: str, text: str, sources: list[Citation], retrieved: Retrieved, notes: Sequence[str] = ()
+    ) -> Answer:
         from rag.prompt import parse_citations
 
         assert self.generator is not None
         cited = parse_citations(text, [s.number for s in sources])
-        notes = [] if cited else ["the answer cites no source"]
+        notes = [*notes] if cited else [*notes, "the answer cites no source"]
         return Answer(
             question=question,
             text=text,
@@ -159,16 +233,20 @@ class QueryOrchestrator:
         tenant: str,
         filters: SearchFilters | None = None,
         image: Image.Image | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        """Answer ``question`` (optionally about ``image``, which is also a query) from the tenant's sources."""
-        retrieved = self.retrieve(question, tenant=tenant, filters=filters, image=image)
+        """Answer ``question`` (optionally about ``image``, which is also a query) from the tenant's sources;
+        ``history``: the earlier turns of a chat, oldest first (see the module docstring)."""
+        turns = self._turns(history)
+        query, notes = self._standalone(question, turns)
+        retrieved = self.retrieve(query, tenant=tenant, filters=filters, image=image)
         ready = self._without_model(question, retrieved)
         if ready is not None:
-            return ready
+            return _noted(ready, notes)
         assert self.generator is not None
         sources = self._sources(retrieved)
-        text = self.generator.complete(self._messages(question, sources, image))
-        return self._finish(question, text, sources, retrieved)
+        text = self.generator.complete(self._messages(question, sources, image, turns))
+        return self._finish(question, text, sources, retrieved, notes)
 
     def answer_stream(
         self,
@@ -177,48 +255,71 @@ class QueryOrchestrator:
         tenant: str,
         filters: SearchFilters | None = None,
         image: Image.Image | None = None,
+        history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
         """Text pieces as they arrive, then the complete :class:`Answer` as the last item."""
-        retrieved = self.retrieve(question, tenant=tenant, filters=filters, image=image)
+        turns = self._turns(history)
+        query, notes = self._standalone(question, turns)
+        retrieved = self.retrieve(query, tenant=tenant, filters=filters, image=image)
         ready = self._without_model(question, retrieved)
         if ready is not None:
             yield ready.text
-            yield ready
+            yield _noted(ready, notes)
             return
         assert self.generator is not None
         sources = self._sources(retrieved)
         pieces: list[str] = []
-        for piece in self.generator.stream(self._messages(question, sources, image)):
+        for piece in self.generator.stream(self._messages(question, sources, image, turns)):
             pieces.append(piece)
             yield piece
-        yield self._finish(question, "".join(pieces), sources, retrieved)
+        yield self._finish(question, "".join(pieces), sources, retrieved, notes)
 
-    async def aanswer(self, question: str, *, tenant: str, filters: SearchFilters | None = None) -> Answer:
+    async def aanswer(
+        self,
+        question: str,
+        *,
+        tenant: str,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
+        turns = self._turns(history)
+        query, notes = await self._astandalone(question, turns)
         # Encoding, search and reranking are CPU-bound: keep them off the event loop.
-        retrieved = await asyncio.to_thread(self.retrieve, question, tenant=tenant, filters=filters)
+        retrieved = await asyncio.to_thread(self.retrieve, query, tenant=tenant, filters=filters)
         ready = self._without_model(question, retrieved)
         if ready is not None:
-            return ready
+            return _noted(ready, notes)
         assert self.generator is not None
         sources = self._sources(retrieved)
-        messages = await asyncio.to_thread(self._messages, question, sources)
+        messages = await asyncio.to_thread(self._messages, question, sources, None, turns)
         text = await self.generator.acomplete(messages)
-        return self._finish(question, text, sources, retrieved)
+        return self._finish(question, text, sources, retrieved, notes)
 
     async def aanswer_stream(
-        self, question: str, *, tenant: str, filters: SearchFilters | None = None
+        self,
+        question: str,
+        *,
+        tenant: str,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
     ) -> AsyncIterator[str | Answer]:
-        retrieved = await asyncio.to_thread(self.retrieve, question, tenant=tenant, filters=filters)
+        turns = self._turns(history)
+        query, notes = await self._astandalone(question, turns)
+        retrieved = await asyncio.to_thread(self.retrieve, query, tenant=tenant, filters=filters)
         ready = self._without_model(question, retrieved)
         if ready is not None:
             yield ready.text
-            yield ready
+            yield _noted(ready, notes)
             return
         assert self.generator is not None
         sources = self._sources(retrieved)
-        messages = await asyncio.to_thread(self._messages, question, sources)
+        messages = await asyncio.to_thread(self._messages, question, sources, None, turns)
         pieces: list[str] = []
         async for piece in self.generator.astream(messages):
             pieces.append(piece)
             yield piece
-        yield self._finish(question, "".join(pieces), sources, retrieved)
+        yield self._finish(question, "".join(pieces), sources, retrieved, notes)
+
+
+def _noted(answer: Answer, notes: Sequence[str]) -> Answer:
+    return answer.model_copy(update={"notes": [*notes, *answer.notes]}) if notes else answer

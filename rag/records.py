@@ -32,6 +32,7 @@ __all__ = [
     "RerankInfo",
     "SearchFilters",
     "Source",
+    "Turn",
     "format_timestamp",
 ]
 
@@ -191,6 +192,13 @@ class Answer(_Boundary):
             if source.number == number:
                 return source
         raise KeyError(number)
+
+
+class Turn(_Boundary):
+    """One earlier message of a conversation: what the user asked, or what the assistant answered."""
+
+    role: Literal["user", "assistant"]
+    text: str
 
 
 class FileFailure(_Boundary):

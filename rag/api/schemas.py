@@ -47,10 +47,20 @@ class SearchIn(_In):
     filters: FiltersIn | None = None
 
 
+class TurnIn(_In):
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class AnswerIn(_In):
     question: str = Field(default="", description="The question; may be empty when an image is given.")
     image: str | None = Field(default=None, description="An image the question is about, as a data URL.")
     filters: FiltersIn | None = None
+    history: list[TurnIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Earlier turns of the conversation, oldest first, so that a follow-up question is understood.",
+    )
     stream: bool = Field(
         default=False,
         description="Stream as server-sent events: `delta` events with text, then one `answer` event.",

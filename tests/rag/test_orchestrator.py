@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from rag.errors import GenerationError
 from rag.orchestrator import NOTHING_RELEVANT
-from rag.records import Answer
+from rag.prompt import _STANDALONE_PROMPT
+from rag.records import Answer, Turn
 from rag.testing.fakes import FakeGenerator
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -129,3 +131,79 @@ def test_answer_through_litellm_against_a_local_server_sends_page_images(make_ra
     assert urls, "the page renders travel as image parts"
     image = PILImage.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1])))
     assert image.format == "JPEG" and max(image.size) <= rag.settings.generation.image_max_side
+
+
+# -- follow-up questions (chat history) ------------------------------------------------------------
+
+HISTORY = [
+    Turn(role="user", text="How long is the warranty on the Helios battery?"),
+    Turn(role="assistant", text="The Helios 400 has a twelve-year warranty [1][2]."),
+]
+
+
+class RewritingGenerator(FakeGenerator):
+    """Answers the standalone-query request with ``rewrite`` (or fails it), everything else with ``text``."""
+
+    def __init__(self, text: str, rewrite: str | None) -> None:
+        super().__init__(text)
+        self.rewrite = rewrite
+
+    def complete(self, messages: list[dict[str, Any]]) -> str:
+        if messages[0]["content"] == _STANDALONE_PROMPT:
+            self.calls.append(messages)
+            if self.rewrite is None:
+                raise GenerationError("upstream model unavailable (503)")
+            return self.rewrite
+        return super().complete(messages)
+
+
+def test_without_llm_a_follow_up_is_searched_with_the_previous_question(make_rag):
+    rag = make_rag("minilm")
+    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+    alone = rag.answer("What voids it?")
+    assert not any("follow-up" in n for n in alone.notes)
+    answer = rag.answer("What voids it?", history=HISTORY)
+    assert answer.question == "What voids it?"
+    assert any("searched together with the previous question" in n for n in answer.notes)
+    assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
+
+
+def test_a_follow_up_is_rewritten_then_answered_with_the_conversation(make_rag):
+    generator = RewritingGenerator("Flooding and fire void it [1].", "What voids the Helios battery warranty?")
+    rag = make_rag("minilm", generator=generator)
+    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+    results = [
+        rag.answer("What voids it?", history=HISTORY),
+        list(rag.answer_stream("What voids it?", history=HISTORY))[-1],
+        asyncio.run(rag.aanswer("What voids it?", history=HISTORY)),
+    ]
+    for answer in results:
+        assert answer.outcome == "answered" and answer.cited == [1]
+        assert "follow-up searched as: What voids the Helios battery warranty?" in answer.notes
+        assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
+    rewrite, final = generator.calls[0], generator.calls[1]
+    assert "How long is the warranty on the Helios battery?" in rewrite[1]["content"]
+    assert "Last message: What voids it?" in rewrite[1]["content"]
+    # The answer request: system prompt, the earlier turns (old citation numbers removed), then the sources.
+    assert [m["role"] for m in final] == ["system", "user", "assistant", "user"]
+    assert final[2]["content"] == "The Helios 400 has a twelve-year warranty ."
+    assert "Question: What voids it?" in final[-1]["content"][-1]["text"]
+
+
+def test_a_failed_rewrite_falls_back_to_searching_with_the_previous_question(make_rag):
+    generator = RewritingGenerator("Flooding and fire void it [1].", None)
+    rag = make_rag("minilm", generator=generator)
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    answer = rag.answer("What voids it?", history=HISTORY)
+    assert answer.outcome == "answered"
+    assert any("could not rewrite it" in n and "503" in n for n in answer.notes)
+    assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
+
+
+def test_history_can_be_turned_off(make_rag):
+    generator = RewritingGenerator("Twelve years [1].", "unused")
+    rag = make_rag("minilm", generator=generator, generation={"history_turns": 0})
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    answer = rag.answer("How long is the warranty on the Helios battery?", history=HISTORY)
+    assert len(generator.calls) == 1 and [m["role"] for m in generator.calls[0]] == ["system", "user"]
+    assert not any("follow-up" in n for n in answer.notes)

@@ -2,6 +2,9 @@
 
 Open WebUI, LibreChat or any OpenAI SDK can use the system as a model. The last user message is the
 question; an image in it (a base64 data URL) is searched with the question and shown to the answer model.
+The user and assistant messages before it are the conversation so far (their text only; our own source
+lists are taken off the assistant's): a follow-up is rewritten into a standalone search and answered with
+that context. System messages from the client are not used: the grounding rules are ours.
 The answer ends with a numbered source list in Markdown (file, page or time range, and a signed link to
 the image of each cited source), which these clients display as is; the same sources come as structured
 data in a ``sources`` field that SDKs keep as an extra attribute.
@@ -25,7 +28,7 @@ from rag.api.errors import ApiError, error_body
 from rag.api.schemas import AnswerOut
 from rag.api.views import View
 from rag.errors import RagError
-from rag.records import Answer
+from rag.records import Answer, Turn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -80,11 +83,12 @@ def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, ser
     text, image_url = _last_user_message(body.messages)
     image = view.query_image(image_url)
     question = view.query_text(text, image=image is not None)
+    history = _history(body.messages)
     completion = _Completion(name)
     if not body.stream:
-        answer = view.answer(services.rag.answer(question, tenant=caller.tenant, image=image))
+        answer = view.answer(services.rag.answer(question, tenant=caller.tenant, image=image, history=history))
         return completion.full(answer)
-    stream = services.rag.answer_stream(question, tenant=caller.tenant, image=image)
+    stream = services.rag.answer_stream(question, tenant=caller.tenant, image=image, history=history)
     first = next(stream)  # retrieval and the model's first words: errors here still get an HTTP status
     return StreamingResponse(
         completion.chunks(first, stream, view),
@@ -112,12 +116,37 @@ def _last_user_message(messages: list[ChatMessage]) -> tuple[str, str | None]:
     return "\n".join(texts), image
 
 
+_SOURCES_HEADING = "\n\n**Sources**\n"
+
+
+def _text_of(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "\n".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+
+
+def _history(messages: list[ChatMessage]) -> list[Turn]:
+    """The user and assistant turns before the last user message (text only, oldest first); the source list
+    this server appends to its answers is taken off, since earlier sources are not this request's."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=0)
+    turns: list[Turn] = []
+    for message in messages[:last]:
+        if message.role not in ("user", "assistant"):
+            continue
+        text = _text_of(message.content)
+        if message.role == "assistant":
+            text = text.split(_SOURCES_HEADING, 1)[0]
+        if text.strip():
+            turns.append(Turn(role=message.role, text=text))  # type: ignore[arg-type]
+    return turns
+
+
 def sources_markdown(answer: AnswerOut) -> str:
     """The numbered source list shown after the answer (only the cited ones, when the answer cites)."""
     shown = [s for s in answer.sources if s.cited] or (answer.sources if answer.outcome != "answered" else [])
     if not shown:
         return ""
-    lines = ["", "", "**Sources**", ""]
+    lines = [_SOURCES_HEADING.rstrip("\n"), ""]
     for source in shown:
         hit = source.hit
         line = f"{source.number}. {hit.location}"

@@ -14,7 +14,7 @@ from rag.api.deps import CallerDep, ServicesDep
 from rag.api.schemas import AnswerIn, AnswerOut, SearchIn, SearchOut
 from rag.api.views import View
 from rag.errors import RagError
-from rag.records import Answer
+from rag.records import Answer, Turn
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -47,9 +47,11 @@ def answer(body: AnswerIn, request: Request, caller: CallerDep, services: Servic
     image = view.query_image(body.image)
     question = view.query_text(body.question, image=image is not None)
     filters = view.filters(body.filters)
+    history = [Turn(role=t.role, text=t.content) for t in body.history]
     if not body.stream:
-        return view.answer(services.rag.answer(question, tenant=caller.tenant, filters=filters, image=image))
-    stream = services.rag.answer_stream(question, tenant=caller.tenant, filters=filters, image=image)
+        answer = services.rag.answer(question, tenant=caller.tenant, filters=filters, image=image, history=history)
+        return view.answer(answer)
+    stream = services.rag.answer_stream(question, tenant=caller.tenant, filters=filters, image=image, history=history)
     # Retrieval and the model's first words happen here, so that their errors still get an HTTP status.
     first = next(stream)
     return StreamingResponse(_events(first, stream, view), media_type="text/event-stream", headers=_NO_BUFFERING)

@@ -119,3 +119,37 @@ def test_model_failures_are_a_502_before_streaming_and_an_error_event_after(make
 
         answer = client.post("/v1/answer", headers=ACME, json={"question": "warranty?"})
         assert answer.status_code == 200 and answer.json()["outcome"] == "answered"
+
+
+def test_earlier_chat_turns_reach_the_model_without_their_source_lists(make_client: Any) -> None:
+    generator = FakeGenerator("Ten years [1].")
+    client = make_client("minilm", generator=generator)
+    upload(client, ACME, {"warranty.md": WARRANTY})
+    messages = [
+        {"role": "system", "content": "Client rules that the server does not use."},
+        {"role": "user", "content": [{"type": "text", "text": "Tell me about the Helios battery."}]},
+        {"role": "assistant", "content": "It stores energy [1].\n\n**Sources**\n\n1. warranty.md chars 0-80"},
+        {"role": "user", "content": "How long is its warranty?"},
+    ]
+    response = client.post("/v1/chat/completions", headers=ACME, json={"model": "rag", "messages": messages})
+    assert response.status_code == 200, response.text
+    rewrite, final = generator.calls  # the standalone-query request, then the answer
+    assert "user: Tell me about the Helios battery." in rewrite[1]["content"]
+    assert [m["role"] for m in final] == ["system", "user", "assistant", "user"]
+    assert final[1]["content"] == "Tell me about the Helios battery."
+    assert final[2]["content"] == "It stores energy ."  # our source list and old citation numbers are gone
+    assert "Client rules" not in json.dumps(final)
+
+
+def test_the_answer_route_takes_history(make_client: Any) -> None:
+    client = make_client("minilm")
+    upload(client, ACME, {"warranty.md": WARRANTY})
+    body = {
+        "question": "How long is it?",
+        "history": [{"role": "user", "content": "What warranty does the Helios battery have?"}],
+    }
+    answer = client.post("/v1/answer", headers=ACME, json=body).json()
+    assert answer["outcome"] == "extractive"
+    assert any("searched together with the previous question" in n for n in answer["notes"])
+    bad = client.post("/v1/answer", headers=ACME, json={**body, "history": [{"role": "system", "content": "x"}]})
+    assert bad.status_code in (400, 422) and "error" in bad.json()
