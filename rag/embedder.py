@@ -9,6 +9,7 @@ looks like one, so text always reaches it wrapped as text.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import threading
 import weakref
@@ -161,11 +162,12 @@ class SentenceTransformerEmbedder:
             return [(int(s), int(e)) for s, e in offsets]
         return list(offsets)
 
-    @property
+    @functools.cached_property
     def whitespace_local_tokens(self) -> bool:
         """True when the tokenizer splits text at whitespace and tokenizes each word on its own, with
         character-local normalisation (BERT's WordPiece): a substring cut at whitespace then has exactly its
-        tokens in context, which lets the chunker count tokens once. False when unsure."""
+        tokens in context, which lets the chunker count tokens once. False when unsure. Read once: the
+        tokenizer's config is parsed from JSON (megabytes for a large vocabulary)."""
         return _whitespace_local(self._tokenizer)
 
     @property
