@@ -40,8 +40,9 @@ __all__ = ["NOTHING_RELEVANT", "QueryOrchestrator", "Retrieved"]
 log = logging.getLogger(__name__)
 
 NOTHING_RELEVANT = "Nothing relevant to this question was found in the indexed sources."
-_MAX_QUERY_CHARS = 2000  # a rewritten query longer than this is not a query
 NO_LLM_NOTE = "no LLM configured (RAG_GENERATION__MODEL): showing the most relevant passages instead of an answer"
+_MAX_QUERY_CHARS = 2000  # a rewritten query longer than this is not a query
+_UNUSABLE_REWRITE = "the model's rewrite was empty or too long"
 
 
 @dataclass
@@ -166,10 +167,9 @@ class QueryOrchestrator:
             return None
         return standalone_question_messages(question, turns)
 
-    def _search_text(
-        self, question: str, turns: list[Turn], reply: str | None, error: GenerationError | None = None
-    ) -> tuple[str, list[str]]:
-        """What to search for a (follow-up) question, and the note that says so."""
+    def _search_text(self, question: str, turns: list[Turn], reply: str | None, why: str) -> tuple[str, list[str]]:
+        """What to search for a (follow-up) question, and the note that says so. ``reply``: the model's
+        standalone query, if it gave one; ``why``: why the fallback is used when it is not usable."""
         from rag.prompt import follow_up_query
 
         if not turns or not question.strip():
@@ -180,32 +180,31 @@ class QueryOrchestrator:
         fallback = follow_up_query(question, turns)
         if fallback == question:
             return question, []
-        why = f"the model could not rewrite it ({error.message})" if error is not None else "no model to rewrite it"
-        if error is None and self.generator is not None:
-            why = "the model's rewrite was empty or too long"
         return fallback, [f"follow-up searched together with the previous question ({why})"]
 
     def _standalone(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
         messages = self._rewrite_messages(question, turns)
         if messages is None:
-            return self._search_text(question, turns, None)
+            return self._search_text(question, turns, None, "no model to rewrite it")
         assert self.generator is not None
         try:
-            return self._search_text(question, turns, self.generator.complete(messages))
+            reply = self.generator.complete(messages)
         except GenerationError as exc:
             log.warning("could not rewrite a follow-up question: %s", exc)
-            return self._search_text(question, turns, None, exc)
+            return self._search_text(question, turns, None, f"the model could not rewrite it ({exc.message})")
+        return self._search_text(question, turns, reply, _UNUSABLE_REWRITE)
 
     async def _astandalone(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
         messages = self._rewrite_messages(question, turns)
         if messages is None:
-            return self._search_text(question, turns, None)
+            return self._search_text(question, turns, None, "no model to rewrite it")
         assert self.generator is not None
         try:
-            return self._search_text(question, turns, await self.generator.acomplete(messages))
+            reply = await self.generator.acomplete(messages)
         except GenerationError as exc:
             log.warning("could not rewrite a follow-up question: %s", exc)
-            return self._search_text(question, turns, None, exc)
+            return self._search_text(question, turns, None, f"the model could not rewrite it ({exc.message})")
+        return self._search_text(question, turns, reply, _UNUSABLE_REWRITE)
 
     def _finish(
         self, question: str, text: str, sources: list[Citation], retrieved: Retrieved, notes: Sequence[str] = ()

@@ -207,3 +207,12 @@ def test_history_can_be_turned_off(make_rag):
     answer = rag.answer("How long is the warranty on the Helios battery?", history=HISTORY)
     assert len(generator.calls) == 1 and [m["role"] for m in generator.calls[0]] == ["system", "user"]
     assert not any("follow-up" in n for n in answer.notes)
+
+
+def test_an_empty_rewrite_falls_back_too(make_rag):
+    generator = RewritingGenerator("Flooding and fire void it [1].", '  ""  ')
+    rag = make_rag("minilm", generator=generator)
+    rag.ingest([EXAMPLES / "docs"], progress=False)
+    answer = rag.answer("What voids it?", history=HISTORY)
+    assert any("rewrite was empty or too long" in n for n in answer.notes)
+    assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
