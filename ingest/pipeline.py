@@ -50,7 +50,7 @@ from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
-from rag.store import PointRecord, QdrantStore, SourceRecord, point_id
+from rag.store import UNFINISHED, PointRecord, QdrantStore, SourceRecord, point_id
 
 __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256", "source_hash"]
 
@@ -167,6 +167,7 @@ class _Version:
     image_refs: dict[str, str] = field(default_factory=dict)  # locator -> stored image (loader thread)
     failure: FileFailure | None = None  # set by the loader thread before it sends the version's end
     written: int = 0  # points stored (calling thread)
+    ids: list[str] = field(default_factory=list)  # their ids, published once the record is written
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,8 +580,9 @@ class IngestPipeline:
                 raise event.error
             if isinstance(event, _Points):
                 self.store.upsert(event.records)
-                for version in event.versions:
+                for record, version in zip(event.records, event.versions, strict=True):
                     version.written += 1
+                    version.ids.append(record.id)
                 continue
             if isinstance(event, _Settled):
                 path = event.path
@@ -618,13 +620,13 @@ class IngestPipeline:
             )
             if note not in report.notes:
                 report.notes.append(note)
+        # Reads see finished versions only (see rag.store): hide the older versions, write the records, make
+        # the new points visible, then delete what was hidden. A crash between two steps is recovered at the
+        # next open or ingest (QdrantStore.recover), and no read ever sees two versions of a source.
         keep = {
             v.source.source_id: v.content_hash for v in versions if present is None or v.source.source_id in present
         }
-        if keep:
-            report.points_deleted += self.store.delete_stale_many(tenant, keep)
-        for version in versions:
-            self.media.prune(tenant, version.source.source_id, keep_hash=version.content_hash)
+        self.store.hide_stale_many(tenant, keep)
         self.store.put_sources(
             [
                 SourceRecord(
@@ -641,6 +643,11 @@ class IngestPipeline:
                 for v in versions
             ]
         )
+        self.store.publish([point for v in versions for point in v.ids])
+        if keep:
+            report.points_deleted += self.store.delete_stale_many(tenant, keep)
+        for version in versions:
+            self.media.prune(tenant, version.source.source_id, keep_hash=version.content_hash)
         for version in versions:
             report.ingested += 1
             report.points_written += version.written
@@ -698,4 +705,5 @@ def _payload(item: Item, version: _Version, tenant: str, image_ref: str | None) 
         "ingested_at": version.ingested_at,
     }
     payload.update(item.extra)
+    payload[UNFINISHED] = True  # until the version is finalised: reads never see it before (rag.store)
     return payload

@@ -14,6 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     sources = sub.add_parser("sources", help="list ingested sources")
     sources.add_argument("--tenant")
     sources.add_argument("--json", action="store_true")
+    sources.add_argument(
+        "--unfinished",
+        action="store_true",
+        help="list versions that no search sees: being ingested now, or left by a killed run (removed at the "
+        "next ingest)",
+    )
 
     delete = sub.add_parser("delete", help="remove a source and its points")
     delete.add_argument("source", help="path or source id")
@@ -224,6 +231,7 @@ def _run(args: argparse.Namespace) -> int:
                 "store": rag.store.location,
                 "collection": rag.store.collection,
                 "points": rag.store.count(),
+                "unfinished_versions": len(rag.unfinished()),
             }
             print(json.dumps(info, indent=2))
             return 0
@@ -331,6 +339,14 @@ def _run_sources(args: argparse.Namespace, rag: RAG) -> int:
     if args.command == "delete":
         removed = rag.delete(args.source, tenant=args.tenant)
         _say(f"deleted {args.source}: {removed} points")
+        return 0
+    if args.unfinished:
+        unfinished = rag.unfinished(tenant=args.tenant)
+        if args.json:
+            print(json.dumps([dataclasses.asdict(v) for v in unfinished], indent=2))
+        for v in [] if args.json else unfinished:
+            state = "record written, not yet visible" if v.published else "unfinished"
+            print(f"{_rel(v.source_id)}  {v.content_hash[:12]}  {v.points} points  {state}  {v.started_at}")
         return 0
     records = rag.sources(tenant=args.tenant)
     if args.json:

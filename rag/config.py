@@ -92,6 +92,13 @@ class QdrantSettings(_Section):
     shard_number: int | None = Field(default=None, ge=1, description="Server only: shards of a new collection.")
     replication_factor: int | None = Field(default=None, ge=1, description="Server only: replicas per shard.")
     upsert_batch_size: int = Field(default=256, ge=1)
+    recover_after_s: int = Field(
+        default=6 * 3600,
+        ge=0,
+        description="Server only: an unfinished version (a killed ingest's leftovers, never read) older than this "
+        "is removed when an ingest starts; younger ones may still be written by another worker. The embedded "
+        "store removes them all when it is opened.",
+    )
 
     _no_placeholder = field_validator("api_key")(
         classmethod(lambda cls, v: _refuse_placeholder(v, "RAG_QDRANT__API_KEY"))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import RagError
+from rag.locks import PriorityLock
 
 if TYPE_CHECKING:
     pass
@@ -64,15 +65,15 @@ def _modality(value: object) -> str:
     return "image"
 
 
-_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[Any, PriorityLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
-def _model_lock(model: Any) -> threading.RLock:
+def _model_lock(model: Any) -> PriorityLock:
     with _LOCKS_GUARD:
         lock = _LOCKS.get(model)
         if lock is None:
-            lock = _LOCKS[model] = threading.RLock()
+            lock = _LOCKS[model] = PriorityLock()
         return lock
 
 
@@ -90,7 +91,7 @@ class SentenceTransformerEmbedder:
         self._tokenizer = model.tokenizer
         # One lock per underlying model (the Qwen profile wraps one model as text, image and video):
         # the API runs queries and ingest jobs in threads, and a fast tokenizer shared across threads
-        # fails with "Already borrowed".
+        # fails with "Already borrowed". Queries go first: documents are encoded one model batch per turn.
         self._lock = _model_lock(model)
         # Chunking runs in the ingest loader thread while the model embeds in another: it tokenizes with
         # its own copy of the tokenizer (made on first use) under its own lock, so the two never wait on
@@ -128,16 +129,28 @@ class SentenceTransformerEmbedder:
     def _encode(self, inputs: Sequence[Any], *, query: bool) -> np.ndarray:
         if not inputs:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        method = self._model.encode_query if query else self._model.encode_document
         prepared = self._prepare(inputs)
-        with self._lock:
-            vectors = method(
-                prepared,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
+        if query:
+            with self._lock.hold(urgent=True):
+                return self._run(self._model.encode_query, prepared)
+        # One model batch per turn of the lock, so that a query waits for one batch at most. Longest texts
+        # first, as sentence-transformers orders a call's inputs, so that each batch pads to similar lengths.
+        order = sorted(range(len(prepared)), key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0)
+        out = np.empty((len(prepared), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            with self._lock.hold():
+                out[batch] = self._run(self._model.encode_document, [prepared[i] for i in batch])
+        return out
+
+    def _run(self, method: Any, prepared: list[Any]) -> np.ndarray:
+        vectors = method(
+            prepared,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_documents(self, inputs: Sequence[Any]) -> np.ndarray:
@@ -150,7 +163,7 @@ class SentenceTransformerEmbedder:
         """Character span of each token of ``text`` in this model's tokenizer (no special tokens)."""
         with self._span_lock:
             if self._span_tokenizer is None:
-                with self._lock:
+                with self._lock.hold():
                     self._span_tokenizer = copy.deepcopy(self._tokenizer)
             encoded = self._span_tokenizer(
                 text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
@@ -173,7 +186,7 @@ class SentenceTransformerEmbedder:
     @property
     def special_tokens(self) -> int:
         """How many special tokens the tokenizer adds around one text (CLS/SEP, BOS/EOS)."""
-        with self._lock:
+        with self._lock.hold():
             return len(self._tokenizer("", add_special_tokens=True)["input_ids"])
 
 

@@ -23,7 +23,7 @@ from rag.records import Answer, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
-from rag.store import CollectionSchema, QdrantStore, SourceRecord, SparseSchema, VectorSchema
+from rag.store import CollectionSchema, QdrantStore, SourceRecord, SparseSchema, UnfinishedVersion, VectorSchema
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -62,6 +62,7 @@ class RAG:
         # Hybrid search: BM25 weights for text points (cheap to build; the stemmer loads on first use).
         self.sparse_encoder: SparseEncoder | None = Bm25Encoder() if settings.retrieval.sparse else None
         self._schema_checked = False
+        self._recovered = False
         self.notes: list[str] = []
 
     @classmethod
@@ -123,9 +124,35 @@ class RAG:
         self.notes.extend(n for n in notes if n not in self.notes)
 
     def ensure_collection(self, *, recreate: bool = False) -> None:
-        """Create the collection for the loaded models (or check that the stored one matches them)."""
+        """Create the collection for the loaded models (or check that the stored one matches them), then
+        recover what killed runs left behind (see :meth:`recover`)."""
         self._note(self.store.ensure_collection(self.schema, recreate=recreate))
         self._schema_checked = True
+        self.recover()
+
+    def recover(self) -> list[UnfinishedVersion]:
+        """Publish or remove the unfinished versions that killed runs left (their points are never read).
+
+        The embedded store has one owner, this process: everything is recovered once, when it is first
+        opened (ingest runs in this process start after that). On a server, other workers may be writing,
+        so each call removes only versions older than ``RAG_QDRANT__RECOVER_AFTER_S``.
+        """
+        if self.store.embedded:
+            if self._recovered:
+                return []
+            versions = self.store.recover(thorough=True)
+        else:
+            versions = self.store.recover(older_than_s=self.settings.qdrant.recover_after_s)
+        self._recovered = True
+        for version in versions:
+            if not version.published:
+                self.media.remove_version(version.tenant, version.source_id, version.content_hash)
+        return versions
+
+    def unfinished(self, *, tenant: str | None = None) -> list[UnfinishedVersion]:
+        """Versions no read sees: being written now, or left by a killed run until :meth:`recover` runs."""
+        self.store.open()
+        return self.store.unfinished(self._tenant(tenant), thorough=True)
 
     def readiness(self) -> dict[str, str]:
         """ "ok", or why not, for the store and the models (the API's readiness check)."""

@@ -4,8 +4,13 @@ One collection holds every point; each modality has its own named dense vector (
 ``video``), sized from the models that were loaded, and a point carries only the vectors that apply to
 it. Text points may also carry the ``sparse`` named vector (BM25 term weights, see :mod:`rag.sparse`),
 created with Qdrant's IDF modifier so that IDF is computed at query time. Per source, one extra
-vector-less point (``kind="source"``) records what was ingested and from which content hash: it is
-written last, so a source is "done" only once all its points are stored.
+vector-less point (``kind="source"``) records what was ingested and from which content hash.
+
+Reads see finished versions only. A new version's points are written with ``unfinished: true`` (reads
+exclude them); once all are stored, the older version is hidden the same way, the record is written, the
+flag is removed from the new points (:meth:`QdrantStore.publish`) and the older version is deleted. A crash
+at any step leaves nothing visible that the record does not name, and :meth:`QdrantStore.recover` finishes
+or removes what it left (see :meth:`QdrantStore.unfinished`).
 
 The collection records the models behind its vectors (and the encoder behind its sparse vector) in its
 metadata; opening it with other models, dimensions or sparse encoder (or without the sparse vector that
@@ -18,11 +23,11 @@ The same code drives the embedded store (``QdrantClient(path=...)``, the default
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -30,9 +35,11 @@ import numpy as np
 
 from rag.config import QdrantSettings
 from rag.errors import SchemaMismatchError, StoreError
+from rag.locks import PriorityLock
 from rag.sparse import SparseVector
 
 __all__ = [
+    "UNFINISHED",
     "CollectionSchema",
     "PointRecord",
     "QdrantStore",
@@ -41,6 +48,7 @@ __all__ = [
     "SparseSchema",
     "StoreFilter",
     "StoredHit",
+    "UnfinishedVersion",
     "VectorSchema",
     "point_id",
     "source_point_id",
@@ -52,8 +60,13 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 _NAMESPACE = uuid.UUID("6f1c3c4e-5a8e-4d0b-9d7a-2b1f0e6c9a11")
 _SOURCE_KIND = "source"
+# Payload flag of the points of a version that is not (or no longer) the finished one; reads exclude them.
+UNFINISHED = "unfinished"
 _KEYWORD_FIELDS = ("tenant", "source_id", "name", "modality", "kind", "content_hash", "mime_type")
 _INTEGER_FIELDS = ("page",)
+_BOOL_FIELDS = (UNFINISHED,)
+# Points per upsert request in the embedded store, whose writes hold it (local mode stores ~100 points/s).
+_EMBEDDED_WRITE_TURN = 32
 
 
 def point_id(tenant: str, source_id: str, content_hash: str, locator: str) -> str:
@@ -147,6 +160,24 @@ class StoreFilter:
     kinds: tuple[str, ...] = ()
     page_from: int | None = None
     page_to: int | None = None
+    # Deletes and recovery also see the points of unfinished versions; reads never do.
+    include_unfinished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedVersion:
+    """Points of a version that no read sees: a version being written, or what a killed run left behind.
+
+    ``published``: the source record names this version, so its points only need their flag removed (a run
+    was killed between writing the record and publishing); otherwise the points are leftovers to delete.
+    """
+
+    tenant: str
+    source_id: str
+    content_hash: str
+    points: int
+    started_at: str | None
+    published: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +195,10 @@ class QdrantStore:
         self.path = path
         self.collection = settings.collection
         self._client: Any = None
-        # The embedded client is not safe for concurrent use from several threads.
-        self._lock = threading.RLock()
+        # The embedded client is not safe for concurrent use from several threads: one call at a time, and
+        # searches before writes (an ingest writes in short turns, so a search waits for one turn at most).
+        # A server's client is thread-safe.
+        self._lock = PriorityLock()
 
     @property
     def embedded(self) -> bool:
@@ -214,10 +247,10 @@ class QdrantStore:
         return self._client
 
     @contextmanager
-    def _call(self, what: str) -> Iterator[None]:
+    def _call(self, what: str, *, urgent: bool = False) -> Iterator[None]:
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-        with self._lock:
+        with self._lock.hold(urgent=urgent) if self.embedded else nullcontext():
             try:
                 yield
             except (UnexpectedResponse, ResponseHandlingException, ConnectionError, TimeoutError) as exc:
@@ -387,6 +420,8 @@ class QdrantStore:
                 self.client.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.KEYWORD)
             for name in _INTEGER_FIELDS:
                 self.client.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.INTEGER)
+            for name in _BOOL_FIELDS:
+                self.client.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.BOOL)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -394,6 +429,8 @@ class QdrantStore:
         from qdrant_client import models
 
         size = self.settings.upsert_batch_size
+        if self.embedded:
+            size = min(size, _EMBEDDED_WRITE_TURN)  # each request holds the embedded store: keep turns short
         for start in range(0, len(records), size):
             batch = [
                 models.PointStruct(
@@ -461,7 +498,7 @@ class QdrantStore:
         if not self.exists():
             return set()
         found: set[str] = set()
-        flt = self._filter(StoreFilter(tenant=tenant))
+        flt = self._filter(StoreFilter(tenant=tenant, include_unfinished=True))
         offset = None
         while True:
             with self._call("scroll"):
@@ -486,10 +523,20 @@ class QdrantStore:
 
         (Without payload indexes, as in the embedded store, each filtered delete scans the collection.)
         """
-        from qdrant_client import models
-
         if not keep:
             return 0
+        return self._delete(self._stale_filter(tenant, keep))
+
+    def hide_stale_many(self, tenant: str, keep: Mapping[str, str]) -> None:
+        """Flag the other versions of these sources unfinished, so that no read sees them from now on."""
+        if not keep:
+            return
+        with self._call("set_payload"):
+            self.client.set_payload(self.collection, {UNFINISHED: True}, points=self._stale_filter(tenant, keep))
+
+    def _stale_filter(self, tenant: str, keep: Mapping[str, str]) -> Any:
+        from qdrant_client import models
+
         stale: list[Any] = [
             models.Filter(
                 must=[models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))],
@@ -497,18 +544,117 @@ class QdrantStore:
             )
             for source_id, keep_hash in keep.items()
         ]
-        flt = models.Filter(
+        return models.Filter(
             must=[models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))],
             must_not=[models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))],
             should=stale,
         )
-        return self._delete(flt)
+
+    def publish(self, ids: Sequence[str]) -> None:
+        """Make these points (of versions whose records are written) visible to reads."""
+        size = self.settings.upsert_batch_size * 4
+        for start in range(0, len(ids), size):
+            with self._call("delete_payload"):
+                self.client.delete_payload(self.collection, [UNFINISHED], points=list(ids[start : start + size]))
+
+    def publish_version(self, tenant: str, source_id: str, content_hash: str) -> None:
+        """:meth:`publish` for every point of one version (recovery: the point ids are not known)."""
+        from qdrant_client import models
+
+        flt = self._filter(StoreFilter(tenant=tenant, include_unfinished=True))
+        flt.must.extend(
+            [
+                models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id)),
+                models.FieldCondition(key="content_hash", match=models.MatchValue(value=content_hash)),
+            ]
+        )
+        flt.must_not = [models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))]
+        with self._call("delete_payload"):
+            self.client.delete_payload(self.collection, [UNFINISHED], points=flt)
+
+    def unfinished(self, tenant: str | None = None, *, thorough: bool = False) -> list[UnfinishedVersion]:
+        """Versions whose points no read sees (of ``tenant``, or of all tenants).
+
+        Those are the versions flagged unfinished (found through the flag's index). ``thorough`` also finds,
+        in one pass over the whole store, versions that their source's record does not name although they are
+        not flagged: stores written before the flag existed left those behind when a run was killed.
+        """
+        if not self.exists():
+            return []
+        from qdrant_client import models
+
+        must: list[Any] = [models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))] if tenant else []
+        if not thorough:
+            must.append(models.FieldCondition(key=UNFINISHED, match=models.MatchValue(value=True)))
+        fields = ["tenant", "source_id", "content_hash", "kind", "ingested_at", UNFINISHED]
+        records: dict[tuple[str, str], str] = {}
+        versions: dict[tuple[str, str, str], list[Any]] = {}  # -> [points, started_at, any flagged]
+        offset = None
+        while True:
+            with self._call("scroll"):
+                points, offset = self.client.scroll(
+                    self.collection,
+                    scroll_filter=models.Filter(must=must) if must else None,
+                    limit=1024,
+                    offset=offset,
+                    with_payload=fields,
+                    with_vectors=False,
+                )
+            for point in points:
+                p = point.payload or {}
+                source = (str(p.get("tenant")), str(p.get("source_id")))
+                if p.get("kind") == _SOURCE_KIND:
+                    records[source] = str(p.get("content_hash"))
+                    continue
+                entry = versions.setdefault((*source, str(p.get("content_hash"))), [0, p.get("ingested_at"), False])
+                entry[0] += 1
+                entry[2] = entry[2] or p.get(UNFINISHED) is True
+            if offset is None:
+                break
+        if not thorough:
+            for t, source_id in {(t, sid) for t, sid, _ in versions}:
+                record = self.get_source(t, source_id)
+                if record is not None:
+                    records[(t, source_id)] = record.content_hash
+        found = []
+        for (t, source_id, content_hash), (count, started, flagged) in versions.items():
+            published = records.get((t, source_id)) == content_hash
+            if flagged or not published:
+                found.append(UnfinishedVersion(t, source_id, content_hash, count, started, published))
+        return sorted(found, key=lambda v: (v.tenant, v.source_id, v.content_hash))
+
+    def recover(self, *, older_than_s: float | None = None, thorough: bool = False) -> list[UnfinishedVersion]:
+        """Finish or remove what killed runs left: publish versions their records name, delete the others.
+
+        ``older_than_s``: leave unpublished versions younger than this alone (by the time their run started),
+        since other ingest workers may still be writing them; None removes every one (one process owns the
+        store). ``thorough``: see :meth:`unfinished`. Returns the versions recovered.
+        """
+        cutoff = None if older_than_s is None else datetime.now(UTC) - timedelta(seconds=older_than_s)
+        done: list[UnfinishedVersion] = []
+        for version in self.unfinished(thorough=thorough):
+            if version.published:
+                self.publish_version(version.tenant, version.source_id, version.content_hash)
+            elif cutoff is not None and not _started_before(version.started_at, cutoff):
+                continue
+            else:
+                self.delete_version(version.tenant, version.source_id, version.content_hash)
+            done.append(version)
+        if done:
+            log.warning(
+                "recovered %d unfinished version(s) at %s (%d points): %s",
+                len(done),
+                self.location,
+                sum(v.points for v in done),
+                ", ".join(sorted({v.source_id for v in done}))[:500],
+            )
+        return done
 
     def delete_version(self, tenant: str, source_id: str, content_hash: str) -> int:
         """Delete the points of one content version (a failed ingest's partial writes)."""
         from qdrant_client import models
 
-        flt = self._filter(StoreFilter(tenant=tenant, sources=(source_id,)))
+        flt = self._filter(StoreFilter(tenant=tenant, sources=(source_id,), include_unfinished=True))
         flt.must.append(models.FieldCondition(key="content_hash", match=models.MatchValue(value=content_hash)))
         flt.must_not = [models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))]
         return self._delete(flt)
@@ -517,14 +663,18 @@ class QdrantStore:
         """Delete every point of the source, its record included; returns how many points went."""
         if not self.exists():
             return 0
-        return self._delete(self._filter(StoreFilter(tenant=tenant, sources=(source_id,))))
+        return self._delete(self._filter(StoreFilter(tenant=tenant, sources=(source_id,), include_unfinished=True)))
 
     def count(self, tenant: str | None = None) -> int:
+        """Points of finished versions (of ``tenant``, or of all tenants), source records not counted."""
         if not self.exists():
             return 0
         from qdrant_client import models
 
-        must_not: list[Any] = [models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND))]
+        must_not: list[Any] = [
+            models.FieldCondition(key="kind", match=models.MatchValue(value=_SOURCE_KIND)),
+            models.FieldCondition(key=UNFINISHED, match=models.MatchValue(value=True)),
+        ]
         must: list[Any] = [models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))] if tenant else []
         with self._call("count"):
             return int(
@@ -555,7 +705,10 @@ class QdrantStore:
             must.append(models.FieldCondition(key="kind", match=models.MatchAny(any=list(flt.kinds))))
         if flt.page_from is not None or flt.page_to is not None:
             must.append(models.FieldCondition(key="page", range=models.Range(gte=flt.page_from, lte=flt.page_to)))
-        return models.Filter(must=must)
+        must_not: list[Any] = []
+        if not flt.include_unfinished:
+            must_not.append(models.FieldCondition(key=UNFINISHED, match=models.MatchValue(value=True)))
+        return models.Filter(must=must, must_not=must_not or None)
 
     def search(
         self,
@@ -586,11 +739,24 @@ class QdrantStore:
             if fusion == "rrf"
             else models.FusionQuery(fusion=models.Fusion.DBSF)
         )
-        with self._call("query_points"):
+        with self._call("query_points", urgent=True):
             response = self.client.query_points(
                 self.collection, prefetch=prefetch, query=query, limit=limit, with_payload=True, with_vectors=False
             )
         return [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in response.points]
+
+
+def _started_before(started_at: str | None, cutoff: datetime) -> bool:
+    """Whether a version's start time is before ``cutoff``; a missing or unreadable time counts as old."""
+    if not started_at:
+        return True
+    try:
+        started = datetime.fromisoformat(started_at)
+    except ValueError:
+        return True
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return started < cutoff
 
 
 def _has_terms(vec: QueryVector) -> bool:

@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from rag.config import QdrantSettings
-from rag.store import QdrantStore
+from rag.store import UNFINISHED, QdrantStore
 from rag.testing.store_checks import assert_consistent, assert_same_collection, collection_snapshot
 
 pytestmark = [
@@ -193,7 +193,9 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     completed = False
     for plan in plans:
         if _run_and_kill(cmd, env, tmp_path, plan(), tmp_path):
-            half_written += _half_written(_snapshot(data_dir))
+            snapshot = _snapshot(data_dir)
+            half_written += _half_written(snapshot)
+            _assert_reads_see_finished_versions_only(make_rag, data_dir, snapshot)
         else:
             completed = True  # nothing was left to kill: this run ingested the rest
             break
@@ -205,6 +207,52 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     actual = _snapshot(data_dir)
     assert_same_collection(actual, expected)  # no duplicates, no leftovers, nothing missing
     assert_consistent(actual)
+
+
+def test_what_a_killed_run_left_is_recovered_at_the_next_open_without_a_rerun(
+    make_rag, tiny_models: dict[str, Path], tmp_path: Path
+):
+    corpus = _corpus(tmp_path / "corpus")
+    data_dir = tmp_path / "killed"
+    storage = data_dir / "qdrant" / "collection" / "rag" / "storage.sqlite"
+    cmd = [sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--no-progress"]
+    assert _run_and_kill(cmd, _env(data_dir, tiny_models), tmp_path, lambda _: _rows(storage) >= 40, tmp_path)
+    before = _snapshot(data_dir)
+    assert _half_written(before)
+    rag = make_rag("clip", data_dir=data_dir)
+    assert rag.unfinished()  # listed (`rag sources --unfinished`) until recovered
+    rag.ensure_collection()  # what `rag serve` and `rag ingest` do first: recovery
+    assert rag.unfinished() == []
+    rag.close()
+    after = _snapshot(data_dir)
+    assert_consistent(after)
+    kept = {pid for pid, p in before["points"].items() if p["payload"].get(UNFINISHED) is not True}
+    assert set(after["points"]) <= set(before["points"]) and kept <= set(after["points"])
+
+
+def _assert_reads_see_finished_versions_only(make_rag: Any, data_dir: Path, snapshot: dict[str, Any]) -> None:
+    """Before any rerun or recovery: searches, counts and listings show recorded versions only."""
+    payloads = {pid: p["payload"] for pid, p in snapshot["points"].items()}
+    records = {p["source_id"]: p for p in payloads.values() if p["kind"] == "source"}
+    finished = {
+        pid
+        for pid, p in payloads.items()
+        if p["kind"] != "source" and p["content_hash"] == records.get(p["source_id"], {}).get("content_hash")
+    }
+    rag = make_rag("clip", data_dir=data_dir)
+    try:
+        for query in ("battery warranty panel", "installations doubled in the north", "Café crème", "winter shade"):
+            hits = rag.search(query, limit=50)
+            assert {h.id for h in hits} <= finished, query
+        assert rag.store.count() == len(finished)
+        assert {r.source_id for r in rag.sources()} == set(records)
+        unfinished = {(v.source_id, v.content_hash) for v in rag.unfinished()}
+        stored = {(p["source_id"], p["content_hash"]) for pid, p in payloads.items() if p["kind"] != "source"}
+        assert unfinished == stored - {
+            (p["source_id"], p["content_hash"]) for pid, p in payloads.items() if pid in finished
+        }
+    finally:
+        rag.close()
 
 
 def _has_open(pid: int, path: Path) -> bool:

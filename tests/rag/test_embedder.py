@@ -13,7 +13,7 @@ def test_token_spans_do_not_wait_for_an_embedding_in_progress(loaded_models: Cal
     embedder = loaded_models("minilm").embedders["text"]
     assert embedder.token_spans("hello world") == [(0, 5), (6, 11)]
     spans: list[list[tuple[int, int]]] = []
-    with embedder._lock:  # what encode_documents holds while the model runs
+    with embedder._lock.hold():  # what encode_documents holds while the model runs
         reader = threading.Thread(target=lambda: spans.append(embedder.token_spans("solar panels")))
         reader.start()
         reader.join(10)

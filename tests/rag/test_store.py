@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from rag.config import QdrantSettings
 from rag.errors import SchemaMismatchError
 from rag.store import (
+    UNFINISHED,
     CollectionSchema,
     PointRecord,
     QdrantStore,
@@ -255,3 +257,101 @@ def test_second_process_on_same_path_gets_a_clear_error(tmp_path: Path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     s.close()
     assert "ERR cannot open Qdrant" in out.stdout and "Qdrant server" in out.stdout
+
+
+# -- reads see finished versions only ---------------------------------------------------------------
+
+
+def _record(tenant: str, source: str, content_hash: str, points: int) -> SourceRecord:
+    return SourceRecord(tenant, source, source, Path(source).name, "text/plain", content_hash, points, "2026-01-01")
+
+
+def _unfinished(record: PointRecord, started: str = "2026-01-01T00:00:00+00:00") -> PointRecord:
+    payload = {**record.payload, UNFINISHED: True, "ingested_at": started}
+    return PointRecord(record.id, record.vectors, payload)
+
+
+def _visible(store: QdrantStore, tenant: str = "a") -> set[tuple[str, str]]:
+    q = {"text": np.array([1, 0, 0, 0.0])}
+    hits = store.search(q, where=StoreFilter(tenant=tenant), limit=100, prefetch_limit=100)
+    return {(h.payload["source_id"], h.payload["content_hash"]) for h in hits}
+
+
+def test_points_of_unfinished_versions_are_never_read_nor_counted(store: QdrantStore):
+    store.upsert([_text("a", "/old", f"c{i}", [1, i, 0, 0]) for i in range(2)])
+    store.put_source(_record("a", "/old", "h1", 2))
+    store.upsert([_unfinished(_text("a", "/new", f"c{i}", [1, i, 0, 0])) for i in range(3)])
+    assert _visible(store) == {("/old", "h1")}
+    assert store.count() == 2 and store.count("a") == 2
+    assert [r.source_id for r in store.list_sources("a")] == ["/old"]
+    # ... but deletes and the stale-point scan see them
+    assert store.source_ids("a") == {"/old", "/new"}
+    [found] = store.unfinished("a")
+    assert (found.source_id, found.content_hash, found.points, found.published) == ("/new", "h1", 3, False)
+    assert store.delete_source("a", "/new") == 3
+    assert store.unfinished("a") == []
+
+
+def test_finalising_a_new_version_never_shows_two_versions_or_none(store: QdrantStore):
+    """The steps of the pipeline's finalisation, with a read after each: one version is visible throughout."""
+    old = [_text("a", "/doc", f"c{i}", [1, i, 0, 0], content_hash="h1") for i in range(2)]
+    store.upsert(old)
+    store.put_source(_record("a", "/doc", "h1", 2))
+    new = [_unfinished(_text("a", "/doc", f"c{i}", [1, i, 0, 0], content_hash="h2")) for i in range(3)]
+    store.upsert(new)
+    assert _visible(store) == {("/doc", "h1")}
+    store.hide_stale_many("a", {"/doc": "h2"})
+    assert _visible(store) == set()  # between two steps: the old version is hidden, the new not yet shown
+    store.put_source(_record("a", "/doc", "h2", 3))
+    store.publish([r.id for r in new])
+    assert _visible(store) == {("/doc", "h2")}
+    assert store.delete_stale_many("a", {"/doc": "h2"}) == 2
+    assert _visible(store) == {("/doc", "h2")} and store.count("a") == 3
+    assert store.unfinished("a", thorough=True) == []
+    stored = store.client.retrieve("t", ids=[new[0].id], with_payload=True)[0].payload
+    assert UNFINISHED not in stored  # a finished point's payload is as before the flag existed
+
+
+@pytest.mark.parametrize("killed_after", ["upsert", "hide", "record", "publish"])
+def test_recovery_after_a_kill_at_each_step_leaves_exactly_the_recorded_version(store: QdrantStore, killed_after):
+    old = [_text("a", "/doc", f"c{i}", [1, i, 0, 0], content_hash="h1") for i in range(2)]
+    store.upsert(old)
+    store.put_source(_record("a", "/doc", "h1", 2))
+    new = [_unfinished(_text("a", "/doc", f"c{i}", [1, i, 0, 0], content_hash="h2")) for i in range(3)]
+    steps = {
+        "upsert": lambda: store.upsert(new),
+        "hide": lambda: store.hide_stale_many("a", {"/doc": "h2"}),
+        "record": lambda: store.put_source(_record("a", "/doc", "h2", 3)),
+        "publish": lambda: store.publish([r.id for r in new[:2]]),  # killed half-way through publishing
+    }
+    for name, step in steps.items():
+        step()
+        if name == killed_after:
+            break
+    recorded = store.get_source("a", "/doc")
+    assert recorded is not None
+    assert _visible(store) <= {("/doc", recorded.content_hash)}  # before recovery: nothing unrecorded is read
+    store.recover()
+    assert _visible(store) == {("/doc", recorded.content_hash)}
+    assert store.count("a") == recorded.points
+    assert store.unfinished(thorough=True) == []
+
+
+def test_recovery_on_a_server_spares_young_versions_another_worker_may_be_writing(store: QdrantStore):
+    store.upsert([_unfinished(_text("a", "/old-crash", "c0", [1, 0, 0, 0]), started="2020-01-01T00:00:00+00:00")])
+    young = datetime.now(UTC).isoformat(timespec="seconds")
+    store.upsert([_unfinished(_text("a", "/running", "c0", [1, 0, 0, 0]), started=young)])
+    recovered = store.recover(older_than_s=3600)
+    assert [v.source_id for v in recovered] == ["/old-crash"]
+    assert [v.source_id for v in store.unfinished("a")] == ["/running"]
+
+
+def test_a_thorough_scan_finds_unrecorded_versions_of_stores_from_before_the_flag(store: QdrantStore):
+    store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0], content_hash="h1")])
+    store.put_source(_record("a", "/doc", "h1", 1))
+    store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0], content_hash="h0")])  # an old half-written version
+    assert store.unfinished("a") == []
+    [found] = store.unfinished("a", thorough=True)
+    assert (found.content_hash, found.published) == ("h0", False)
+    store.recover(thorough=True)
+    assert store.unfinished("a", thorough=True) == [] and store.count("a") == 1
