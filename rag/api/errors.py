@@ -28,7 +28,7 @@ from rag.errors import (
     UnsupportedSourceError,
 )
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "brief", "error_body", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ class ApiError(Exception):
         self.message = message
         self.code = code
         self.headers = headers
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """A client's value as quoted in an error message: its ``repr`` (controls escaped), cut to ``limit``."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
 
 
 def error_body(status: int, message: str, code: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from rag.api.jobs import JobView
 from rag.records import AnswerOutcome, Kind, Modality, RerankInfo
@@ -20,26 +20,55 @@ __all__ = [
     "SearchIn",
     "SearchOut",
     "SourceOut",
+    "Text",
 ]
+
+_MAX_PAGE = 2**31 - 1
+
+
+def _unicode(value: str) -> str:
+    """JSON may escape lone surrogates (``"\\ud800"``), which are no text: no model, store or reply takes them."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
+def _server_path(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("a path cannot contain a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+"""A string field of a request body: any text, but valid Unicode."""
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a field takes its own JSON type only ("10" is no limit, "yes" no boolean).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FiltersIn(_In):
-    sources: list[str] | None = Field(
+    sources: list[Text] | None = Field(
         default=None, max_length=100, description="Source ids (from GET /v1/sources) or their paths."
     )
     modalities: list[Modality] | None = None
     kinds: list[Kind] | None = None
-    page_from: int | None = Field(default=None, ge=1)
-    page_to: int | None = Field(default=None, ge=1)
+    page_from: int | None = Field(default=None, ge=1, le=_MAX_PAGE)
+    page_to: int | None = Field(default=None, ge=1, le=_MAX_PAGE)
+
+    @model_validator(mode="after")
+    def _pages_in_order(self) -> FiltersIn:
+        if self.page_from is not None and self.page_to is not None and self.page_from > self.page_to:
+            raise ValueError("page_from is after page_to")
+        return self
 
 
 class SearchIn(_In):
-    query: str = Field(default="", description="The text query; may be empty when an image is given.")
-    image: str | None = Field(
+    query: Text = Field(default="", description="The text query; may be empty when an image is given.")
+    image: Text | None = Field(
         default=None, description="An image to search with, as a data URL (data:image/png;base64,...)."
     )
     limit: int = Field(default=10, ge=1, le=100)
@@ -49,12 +78,12 @@ class SearchIn(_In):
 
 class TurnIn(_In):
     role: Literal["user", "assistant"]
-    content: str
+    content: Text
 
 
 class AnswerIn(_In):
-    question: str = Field(default="", description="The question; may be empty when an image is given.")
-    image: str | None = Field(default=None, description="An image the question is about, as a data URL.")
+    question: Text = Field(default="", description="The question; may be empty when an image is given.")
+    image: Text | None = Field(default=None, description="An image the question is about, as a data URL.")
     filters: FiltersIn | None = None
     history: list[TurnIn] = Field(
         default_factory=list,
@@ -68,7 +97,9 @@ class AnswerIn(_In):
 
 
 class PathsIn(_In):
-    paths: list[str] = Field(min_length=1, description="Files, folders or globs under the allowed roots.")
+    paths: list[Annotated[Text, AfterValidator(_server_path)]] = Field(
+        min_length=1, description="Files, folders or globs under the allowed roots."
+    )
 
 
 class HitOut(BaseModel):

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.api.errors import ApiError
+from rag.api.errors import ApiError, brief
 from rag.api.schemas import AnswerOut, CitationOut, FiltersIn, HitOut, SourceOut
 from rag.errors import SourceLoadError
 from rag.records import Answer, Hit, SearchFilters
@@ -78,7 +78,7 @@ class View:
             for key in given.sources:
                 record = self.find_source(key)
                 if record is None:
-                    raise ApiError(404, f"no source {key!r}", code="source_not_found")
+                    raise ApiError(404, f"no source {brief(key)}", code="source_not_found")
                 sources.append(record.source_id)
         return SearchFilters(
             sources=sources,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Request, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CallerDep, ServicesDep
-from rag.api.errors import ApiError
+from rag.api.errors import ApiError, brief
 from rag.api.jobs import JobView
 from rag.api.schemas import JobAccepted, PathsIn
 from rag.api.uploads import Staged
@@ -42,10 +42,10 @@ async def ingest_upload(
     try:
         for upload in files:
             await run_in_threadpool(staged.add, upload.filename, upload.file, max_bytes=int(api.max_upload_mb * 2**20))
+        job = services.jobs.submit(caller.tenant, [Path(n) for n in staged.names], prepare=staged.commit)
     except BaseException:
         staged.discard()
         raise
-    job = services.jobs.submit(caller.tenant, [Path(n) for n in staged.names], prepare=staged.commit)
     return _accepted(request, job)
 
 
@@ -94,7 +94,7 @@ def list_jobs(caller: CallerDep, services: ServicesDep) -> list[JobView]:
 def get_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView:
     job = services.jobs.get(caller.tenant, job_id)
     if job is None:
-        raise ApiError(404, f"no job {job_id!r}", code="job_not_found")
+        raise ApiError(404, f"no job {brief(job_id)}", code="job_not_found")
     return job
 
 
@@ -102,5 +102,5 @@ def get_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView:
 def cancel_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView:
     job = services.jobs.cancel(caller.tenant, job_id)
     if job is None:
-        raise ApiError(404, f"no job {job_id!r}", code="job_not_found")
+        raise ApiError(404, f"no job {brief(job_id)}", code="job_not_found")
     return job

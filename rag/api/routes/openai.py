@@ -24,8 +24,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.api.deps import CallerDep, ServicesDep
-from rag.api.errors import ApiError, error_body
-from rag.api.schemas import AnswerOut
+from rag.api.errors import ApiError, brief, error_body
+from rag.api.schemas import AnswerOut, Text
 from rag.api.views import View
 from rag.errors import RagError
 from rag.records import Answer, Turn
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: str
-    content: str | list[dict[str, Any]] | None = None
+    role: Text
+    content: Text | list[dict[str, Any]] | None = None
 
 
 class ChatRequest(BaseModel):
@@ -77,7 +77,7 @@ def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, ser
     name = services.settings.api.model_name
     if body.model != name:
         raise ApiError(
-            404, f"the model {body.model!r} does not exist; this server offers {name!r}", code="model_not_found"
+            404, f"the model {brief(body.model)} does not exist; this server offers {name!r}", code="model_not_found"
         )
     view = View(services, caller.tenant, str(request.base_url))
     text, image_url = _last_user_message(body.messages)
@@ -109,11 +109,28 @@ def _last_user_message(messages: list[ChatMessage]) -> tuple[str, str | None]:
     for part in last.content:
         kind = part.get("type")
         if kind == "text":
-            texts.append(str(part.get("text", "")))
-        elif kind == "image_url" and image is None:
+            text = part.get("text", "")
+            if not isinstance(text, str) or not _is_unicode(text):
+                raise ApiError(400, "messages: a text part's text must be a string of text", code="bad_message")
+            texts.append(text)
+        elif kind == "image_url":
             url = part.get("image_url")
-            image = url.get("url") if isinstance(url, dict) else url
+            url = url.get("url") if isinstance(url, dict) else url
+            if not isinstance(url, str):
+                raise ApiError(
+                    400, "messages: an image_url part needs its URL as a string (image_url.url)", code="bad_image"
+                )
+            image = image if image is not None else url
     return "\n".join(texts), image
+
+
+def _is_unicode(text: str) -> bool:
+    """False for text with lone surrogates (JSON can escape them; no model or reply takes them)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _SOURCES_HEADING = "\n\n**Sources**\n"
@@ -122,7 +139,8 @@ _SOURCES_HEADING = "\n\n**Sources**\n"
 def _text_of(content: str | list[dict[str, Any]] | None) -> str:
     if content is None or isinstance(content, str):
         return content or ""
-    return "\n".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+    texts = (part.get("text") for part in content if part.get("type") == "text")
+    return "\n".join(t for t in texts if isinstance(t, str) and _is_unicode(t))
 
 
 def _history(messages: list[ChatMessage]) -> list[Turn]:

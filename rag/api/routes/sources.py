@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from rag.api.deps import CallerDep, ServicesDep
-from rag.api.errors import ApiError
+from rag.api.errors import ApiError, brief
 from rag.api.schemas import SourceOut
 from rag.api.views import View
 
@@ -23,7 +23,7 @@ def delete_source(source: str, request: Request, caller: CallerDep, services: Se
     view = View(services, caller.tenant, str(request.base_url))
     record = view.find_source(source)
     if record is None:
-        raise ApiError(404, f"no source {source!r}", code="source_not_found")
+        raise ApiError(404, f"no source {brief(source)}", code="source_not_found")
     removed = services.rag.delete_source_id(record.source_id, tenant=caller.tenant)
     uploaded = view.uploaded_file(record.path)
     if uploaded is not None:
