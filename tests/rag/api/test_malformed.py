@@ -37,8 +37,6 @@ def _user(content: Any) -> dict[str, Any]:
     return {"role": "user", "content": content}
 
 
-PNG_1PX = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-
 CASES: list[tuple[str, Callable[[TestClient], Any]]] = [
     # uploads: names the file system cannot hold, file/folder clashes, empty and odd names
     ("upload file and folder of one name", _files(("c1", b"hello"), ("c1/x.txt", b"hello"))),
