@@ -5,6 +5,11 @@ from the tenant and source id, so deleting a source removes one directory, and a
 written beside the old one until it is complete. References stored in payloads are relative POSIX paths
 whose first part is the tenant, which is how the API checks that a caller may read one.
 
+A reference that arrives from outside (an API request) is parsed once into a :class:`MediaRef`, which
+accepts exactly the four parts of the layout, each in the form the store writes it (no ``.``/``..``, empty
+parts, separators, percent signs or control characters can pass), and the file is then resolved and checked
+to lie inside that tenant's own folder: the tenant that is checked is the tenant that is read.
+
 Files are written to a temporary name and renamed, so a killed process leaves at most a ``*.tmp`` file
 behind, never a truncated image; :meth:`MediaStore.clear_partial` removes those before a version is
 written again.
@@ -13,22 +18,63 @@ written again.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from rag.config import validate_tenant
 from rag.errors import RagError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["MediaStore"]
+__all__ = ["InvalidMediaRefError", "MediaRef", "MediaStore"]
 
 _NAMESPACE = uuid.UUID("0b5f8a52-1f4e-4c39-8a57-5f1d2f7c6e30")
 _PARTIAL_SUFFIX = ".tmp"
 _SAVE_ATTEMPTS = 3
+_SOURCE_KEY_RE = re.compile(r"[0-9a-f]{32}")
+_VERSION_RE = re.compile(r"[0-9a-f]{16}")
+# A locator with "/" replaced by "_", then ".jpg": letters, digits, "_", "-", "." but never a leading dot.
+_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\.jpg")
+
+
+class InvalidMediaRefError(RagError):
+    """A media reference that is not of the form the store writes (or that leads out of its tenant's folder)."""
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A parsed media reference: ``<tenant>/<source key>/<version>/<name>.jpg``."""
+
+    tenant: str
+    source_key: str
+    version: str
+    name: str
+
+    @classmethod
+    def parse(cls, ref: str) -> MediaRef:
+        """Parse ``ref`` strictly: exactly the four parts, each in the form the store writes it."""
+        parts = ref.split("/")
+        if len(parts) != 4:
+            raise InvalidMediaRefError(f"invalid image reference {ref!r}: expected 4 parts, found {len(parts)}")
+        tenant, source_key, version, name = parts
+        try:
+            validate_tenant(tenant)
+        except ValueError as exc:
+            raise InvalidMediaRefError(f"invalid image reference {ref!r}: {exc}") from None
+        if not _SOURCE_KEY_RE.fullmatch(source_key) or not _VERSION_RE.fullmatch(version):
+            raise InvalidMediaRefError(f"invalid image reference {ref!r}: malformed source key or version")
+        if not _NAME_RE.fullmatch(name) or ".." in name:
+            raise InvalidMediaRefError(f"invalid image reference {ref!r}: malformed file name")
+        return cls(tenant, source_key, version, name)
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.source_key}/{self.version}/{self.name}"
 
 
 class MediaStore:
@@ -43,11 +89,6 @@ class MediaStore:
 
     def _source_dir(self, tenant: str, source_id: str) -> Path:
         return self.root / tenant / self.source_key(tenant, source_id)
-
-    @staticmethod
-    def tenant_of(ref: str) -> str:
-        """The tenant a reference belongs to."""
-        return PurePosixPath(ref).parts[0] if ref else ""
 
     def save(self, tenant: str, source_id: str, content_hash: str, locator: str, image: Image.Image) -> str:
         """Write a JPEG (longest side capped) atomically; return its reference."""
@@ -102,12 +143,13 @@ class MediaStore:
     def remove(self, tenant: str, source_id: str) -> None:
         shutil.rmtree(self._source_dir(tenant, source_id), ignore_errors=True)
 
-    def resolve(self, ref: str) -> Path:
-        """The file behind a reference; refuses anything that escapes the media directory."""
-        path = (self.root / ref).resolve()
-        root = self.root.resolve()
-        if root not in path.parents:
-            raise RagError(f"invalid image reference {ref!r}")
+    def resolve(self, ref: str | MediaRef) -> Path:
+        """The file behind a reference, which must resolve (links followed) inside its tenant's folder."""
+        parsed = ref if isinstance(ref, MediaRef) else MediaRef.parse(ref)
+        tenant_dir = (self.root / parsed.tenant).resolve()
+        path = (tenant_dir / parsed.source_key / parsed.version / parsed.name).resolve()
+        if not path.is_relative_to(tenant_dir) or path == tenant_dir:
+            raise InvalidMediaRefError(f"image reference {str(parsed)!r} leads out of its tenant's folder")
         return path
 
     def open_image(self, ref: str) -> Image.Image | None:

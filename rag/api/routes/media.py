@@ -1,7 +1,11 @@
 """Stored images (PDF page renders, images, video keyframes) that hits and answers reference.
 
 A request is allowed with the tenant's API key, or with a signed link (``exp`` and ``sig``) as found in
-answers, which chat clients can show without the key. Either way the image must belong to the tenant.
+answers, which chat clients can show without the key. Either way the image must belong to the tenant: the
+reference is parsed once (:class:`rag.media.MediaRef`, which refuses dot segments, empty parts and anything
+the store never writes), the tenant is checked on the parsed reference, and the file it names is resolved
+inside that tenant's folder. Every refusal that concerns an image looks the same (404 ``no such image``),
+so a caller learns nothing about other tenants' files.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from fastapi.responses import FileResponse, Response
 
 from rag.api.deps import MaybeCallerDep, ServicesDep
 from rag.api.errors import ApiError
-from rag.errors import RagError
+from rag.media import InvalidMediaRefError, MediaRef
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 
@@ -37,22 +41,29 @@ def media(
     exp: Annotated[str | None, Query()] = None,
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
-    media_store = services.rag.media
-    if not services.links.verify(ref, exp, sig):
+    try:
+        parsed: MediaRef | None = MediaRef.parse(ref)
+    except InvalidMediaRefError:
+        parsed = None
+    if parsed is None or not services.links.verify(str(parsed), exp, sig):
         if caller is None:
             message = "this image link is invalid or has expired" if exp or sig else "missing API key or signed link"
             raise ApiError(401, message, code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
-        if caller.tenant != media_store.tenant_of(ref):
-            raise ApiError(404, "no such image", code="image_not_found")
+        if parsed is None or caller.tenant != parsed.tenant:
+            raise _not_found()
     try:
-        path = media_store.resolve(ref)
-    except RagError as exc:
-        raise ApiError(404, "no such image", code="image_not_found") from exc
+        path = services.rag.media.resolve(parsed)
+    except InvalidMediaRefError as exc:
+        raise _not_found() from exc
     if not path.is_file():
-        raise ApiError(404, "no such image", code="image_not_found")
+        raise _not_found()
     if size == "full":
         return FileResponse(path, media_type="image/jpeg", headers=_CACHE)
     return Response(_thumbnail(path), media_type="image/jpeg", headers=_CACHE)
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "no such image", code="image_not_found")
 
 
 def _thumbnail(path: Path) -> bytes:
