@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CallerDep, ServicesDep
 from rag.api.errors import ApiError, brief
-from rag.api.jobs import JobView
+from rag.api.jobs import FINISHED, JobView
 from rag.api.schemas import JobAccepted, PathsIn
 from rag.api.uploads import Staged
 
@@ -104,3 +104,26 @@ def cancel_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView
     if job is None:
         raise ApiError(404, f"no job {brief(job_id)}", code="job_not_found")
     return job
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Run a finished job again as a new job (one interrupted by a restart, say); unchanged files are skipped",
+)
+def retry_job(job_id: str, request: Request, caller: CallerDep, services: ServicesDep) -> JobAccepted:
+    old = services.jobs.request(caller.tenant, job_id)
+    if old is None:
+        raise ApiError(404, f"no job {brief(job_id)}", code="job_not_found")
+    if old.status not in FINISHED:
+        raise ApiError(
+            409, f"job {job_id} is {old.status}: cancel it or wait for it to finish", code="job_not_finished"
+        )
+    if not old.staged:  # server paths: checked against the allowed roots of now, like a new request
+        return ingest_paths(PathsIn(paths=[str(p) for p in old.paths]), request, caller, services)
+    files = old.files
+    if files is None:
+        raise ApiError(
+            409, f"the files of job {job_id} were not stored before it stopped: upload them again", code="upload_lost"
+        )
+    return _accepted(request, services.jobs.submit(caller.tenant, old.paths, prepare=lambda: list(files)))
