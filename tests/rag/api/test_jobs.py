@@ -313,3 +313,95 @@ def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+# -- the routes, over a server restarted on the same data directory ---------------------------------------
+
+
+def test_jobs_a_crash_left_running_are_interrupted_and_retried_by_their_tenant(
+    make_rag: Callable[..., Any], tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_app
+    from rag.api.job_store import JobRecord, JobStore
+    from tests.rag.api.support import ACME, GLOBEX, KEYS, wait_job
+
+    root, data = tmp_path / "shared", tmp_path / "data"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "warranty.md").write_text("# Warranty\n\nThe Helios battery carries a ten year warranty.\n")
+    uploaded = data / "uploads" / "acme" / "notes" / "panels.md"
+    uploaded.parent.mkdir(parents=True)
+    uploaded.write_text("# Panels\n\nEach solar panel is cleaned twice a year.\n")
+    # What a server killed mid-job leaves: a paths job, an upload whose files were in place, and one whose were not.
+    crashed = JobStore(data / "jobs.sqlite3")
+    for job_id, paths, files, within in [
+        ("paths", (str(root / "docs"),), (str(root / "docs"),), (str(root),)),
+        ("placed", ("notes/panels.md",), (str(uploaded),), ()),
+        ("lost", ("lost.md",), None, ()),
+    ]:
+        crashed.save(
+            JobRecord(
+                id=job_id,
+                tenant="acme",
+                status="running",
+                created_at="2026-01-01T00:00:00+00:00",
+                paths=paths,
+                staged=job_id != "paths",
+                files=files,
+                within=within,
+                unfinished=files or paths,
+            )
+        )
+    crashed.close()
+
+    rag = make_rag("minilm", data_dir=data, api={"keys": KEYS, "allowed_roots": [str(root)]})
+    with TestClient(create_app(rag=rag), client=("127.0.0.1", 50000)) as client:
+        seen = client.get("/v1/jobs/paths", headers=ACME).json()
+        assert seen["status"] == "interrupted" and seen["unfinished"] == [str(root / "docs")]
+        assert "stopped while the job was running" in seen["error"]
+        assert client.get("/v1/jobs/placed", headers=ACME).json()["unfinished"] == ["notes/panels.md"]
+
+        assert client.post("/v1/jobs/paths/retry", headers=GLOBEX).status_code == 404
+        retried = client.post("/v1/jobs/paths/retry", headers=ACME)
+        assert retried.status_code == 202 and retried.json()["job"]["id"] != "paths"
+        done = wait_job(client, retried.json()["job"]["id"], ACME)
+        assert done["status"] == "succeeded" and done["report"]["ingested"] == 1
+
+        lost = client.post("/v1/jobs/lost/retry", headers=ACME)
+        assert lost.status_code == 409 and lost.json()["error"]["code"] == "upload_lost"
+        assert "upload them again" in lost.json()["error"]["message"]
+
+        placed = client.post("/v1/jobs/placed/retry", headers=ACME).json()["job"]
+        assert placed["files_submitted"] == 1
+        done = wait_job(client, placed["id"], ACME)
+        assert done["status"] == "succeeded" and done["report"]["ingested"] == 1
+
+        again = wait_job(client, client.post(f"/v1/jobs/{done['id']}/retry", headers=ACME).json()["job"]["id"], ACME)
+        assert again["report"]["unchanged"] == 1 and again["report"]["ingested"] == 0  # nothing to do twice
+        names = sorted(s["name"] for s in client.get("/v1/sources", headers=ACME).json())
+        assert names == ["panels.md", "warranty.md"]
+        ids = [j["id"] for j in client.get("/v1/jobs", headers=ACME).json()]
+
+    # a restart of the server on the same data directory: every job is still there, finished as it was
+    with TestClient(create_app(rag=rag), client=("127.0.0.1", 50000)) as client:
+        assert [j["id"] for j in client.get("/v1/jobs", headers=ACME).json()] == ids
+        assert client.get(f"/v1/jobs/{again['id']}", headers=ACME).json() == again
+        assert client.get("/v1/jobs", headers=GLOBEX).json() == []
+
+
+def test_a_job_still_running_cannot_be_retried(make_client: Callable[..., Any]) -> None:
+    from tests.rag.api.support import ACME
+
+    client = make_client("minilm", api={"ingest_workers": 1})
+    gate = threading.Event()
+    jobs = client.app.state.services.jobs
+
+    def prepare() -> list[Path]:
+        assert gate.wait(10)
+        return []
+
+    blocker = jobs.submit("acme", [Path("upload.md")], prepare=prepare)
+    refused = client.post(f"/v1/jobs/{blocker.id}/retry", headers=ACME)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "job_not_finished"
+    gate.set()
