@@ -315,6 +315,57 @@ def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
+_DYING_SERVER = """
+import sys, threading
+from pathlib import Path
+from rag.api.jobs import JobManager
+from rag.records import IngestReport
+
+def ingest(paths, *, tenant, progress, on_progress, within):
+    report = IngestReport()
+    for i, path in enumerate(paths):
+        if i == 2:
+            threading.Event().wait()  # killed here
+        report.files_seen += 1
+        report.ingested += 1
+        on_progress(report, str(path))
+    return report
+
+jobs = JobManager(ingest, db=Path(sys.argv[1]), progress_every_s=0)
+print(jobs.submit("acme", [Path(f"/data/{i}.md") for i in range(4)]).id, flush=True)
+threading.Event().wait()
+"""
+
+
+@pytest.mark.integration
+def test_a_job_of_a_killed_process_is_interrupted_at_the_next_start(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "jobs.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    child = subprocess.Popen([sys.executable, "-c", _DYING_SERVER, str(db)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert child.stdout is not None
+        job_id = child.stdout.readline().decode().strip()
+
+        def two_files_saved() -> bool:
+            with sqlite3.connect(db) as reader:
+                row = reader.execute("SELECT files_done FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return row is not None and row[0] == 2
+
+        _until(two_files_saved, timeout=60)
+    finally:
+        child.kill()  # SIGKILL: no shutdown, no last write
+        child.wait(30)
+    restarted = JobManager(ScriptedIngest(), db=db)  # its lock died with the process
+    seen = restarted.get("acme", job_id)
+    assert seen is not None and seen.status == "interrupted" and seen.files_done == 2
+    assert seen.unfinished == ["/data/2.md", "/data/3.md"] and seen.report is not None and seen.report.ingested == 2
+    restarted.shutdown()
+
+
 # -- the routes, over a server restarted on the same data directory ---------------------------------------
 
 
