@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Request, UploadFile, status
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CallerDep, ServicesDep
@@ -119,8 +120,15 @@ def retry_job(job_id: str, request: Request, caller: CallerDep, services: Servic
         raise ApiError(
             409, f"job {job_id} is {old.status}: cancel it or wait for it to finish", code="job_not_finished"
         )
-    if not old.staged:  # server paths: checked against the allowed roots of now, like a new request
-        return ingest_paths(PathsIn(paths=[str(p) for p in old.paths]), request, caller, services)
+    if not old.staged:  # server paths: checked like a new request, against the allowed roots of now
+        try:
+            body = PathsIn(paths=[str(p) for p in old.paths])
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise ApiError(
+                409, f"job {job_id} names paths not accepted now: {reason}", code="job_not_retryable"
+            ) from exc
+        return ingest_paths(body, request, caller, services)
     files = old.files
     if files is None:
         raise ApiError(

@@ -390,6 +390,7 @@ def test_jobs_a_crash_left_running_are_interrupted_and_retried_by_their_tenant(
         ("paths", (str(root / "docs"),), (str(root / "docs"),), (str(root),)),
         ("placed", ("notes/panels.md",), (str(uploaded),), ()),
         ("lost", ("lost.md",), None, ()),
+        ("odd", ("/data/\x00.md",), ("/data/\x00.md",), (str(root),)),  # a path no request may name now
     ]:
         crashed.save(
             JobRecord(
@@ -398,7 +399,7 @@ def test_jobs_a_crash_left_running_are_interrupted_and_retried_by_their_tenant(
                 status="running",
                 created_at="2026-01-01T00:00:00+00:00",
                 paths=paths,
-                staged=job_id != "paths",
+                staged=job_id in ("placed", "lost"),
                 files=files,
                 within=within,
                 unfinished=files or paths,
@@ -423,6 +424,8 @@ def test_jobs_a_crash_left_running_are_interrupted_and_retried_by_their_tenant(
         assert lost.status_code == 409 and lost.json()["error"]["code"] == "upload_lost"
         assert "upload them again" in lost.json()["error"]["message"]
 
+        odd = client.post("/v1/jobs/odd/retry", headers=ACME)
+        assert odd.status_code == 409 and odd.json()["error"]["code"] == "job_not_retryable"
         placed = client.post("/v1/jobs/placed/retry", headers=ACME).json()["job"]
         assert placed["files_submitted"] == 1
         done = wait_job(client, placed["id"], ACME)
