@@ -284,7 +284,7 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    data_dir: Path = Field(default=Path(".rag"), description="Embedded store and stored images live here.")
+    data_dir: Path = Field(default=Path(".rag"), description="Embedded store, stored images and jobs live here.")
     tenant: Annotated[str, Field(description="Tenant used by the CLI and library when none is given.")] = "default"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
@@ -311,3 +311,7 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.api.upload_dir if self.api.upload_dir is not None else self.data_dir / "uploads"
+
+    @property
+    def jobs_db(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"

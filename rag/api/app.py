@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
             workers=api.ingest_workers,
             max_jobs=api.max_jobs,
             display=_upload_display(settings.upload_dir),
+            db=settings.jobs_db,
         )
         signing_key = api.signing_key.get_secret_value().encode() if api.signing_key else None
         app.state.services = Services(

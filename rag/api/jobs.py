@@ -2,34 +2,41 @@
 
 A job is queued by a request and answered at once with its id; the pool runs it through :meth:`RAG.ingest`,
 whose progress hook keeps the job's counters current and stops the run between two files when the job is
-cancelled (an ingest stopped there is crash-safe, like any other). Jobs live in memory: a restart forgets
-them, not what they ingested.
+cancelled (an ingest stopped there is crash-safe, like any other).
+
+Every job is also a row in the jobs database (:mod:`rag.api.job_store`), written on each change of state and
+at most every ``progress_every_s`` on progress, so a restart keeps them. A job the server stopped before it
+finished (a crash, a restart, a shutdown) is ``interrupted``: its ``unfinished`` paths say what did not
+finish, and :meth:`JobManager.request` gives what a client needs to submit it again. Ingest skips unchanged
+files by their hash, so running a whole job again only does the part that was missing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.api.job_store import JobRecord, JobStatus, JobStore
 from rag.errors import RagError
 from rag.records import IngestReport
 
-__all__ = ["Ingest", "JobCancelled", "JobManager", "JobView"]
+__all__ = ["FINISHED", "Ingest", "JobCancelled", "JobManager", "JobRequest", "JobStatus", "JobView"]
 
 log = logging.getLogger(__name__)
 
-# completed_with_errors: the run finished, and the report lists the files that failed.
-JobStatus = Literal["queued", "running", "succeeded", "completed_with_errors", "failed", "cancelled"]
-_DONE = ("succeeded", "completed_with_errors", "failed", "cancelled")
+FINISHED: tuple[JobStatus, ...] = ("succeeded", "completed_with_errors", "failed", "cancelled", "interrupted")
+_STOPPED_EARLY = ("failed", "cancelled", "interrupted")
 
 
 class Ingest(Protocol):
@@ -54,15 +61,37 @@ class JobView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    status: JobStatus
+    status: JobStatus = Field(
+        description="queued, running, then succeeded, completed_with_errors (the report lists the files that "
+        "failed), failed, cancelled, or interrupted (the server stopped before the job finished: retry it)."
+    )
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
     files_submitted: int = Field(description="Files uploaded, or paths named, by the request.")
     files_done: int = Field(default=0, description="Files finished so far (ingested, unchanged, skipped, failed).")
     current: str | None = Field(default=None, description="The file finished last.")
+    unfinished: list[str] | None = Field(
+        default=None,
+        description="For a job that stopped early (interrupted, cancelled, failed): the files, folders and "
+        "patterns of the request not known to be finished. A folder or pattern stays listed: of its files, only "
+        "how many finished is known (files_done).",
+    )
     report: IngestReport | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a job was asked to do, for submitting it again."""
+
+    status: JobStatus
+    paths: list[Path]
+    """As submitted: uploaded names, or server paths, folders and patterns."""
+    staged: bool
+    """The job's files were put in place by its ``prepare`` step (an upload)."""
+    files: list[Path] | None
+    """What ``prepare`` put in place; None if it never finished (the upload is lost: send the files again)."""
 
 
 def _now() -> str:
@@ -70,24 +99,58 @@ def _now() -> str:
 
 
 class _Job:
-    def __init__(
-        self, tenant: str, paths: list[Path], prepare: Callable[[], list[Path]] | None, within: Sequence[Path]
-    ) -> None:
-        self.id = uuid.uuid4().hex
-        self.tenant = tenant
-        self.paths = paths
+    def __init__(self, record: JobRecord, prepare: Callable[[], list[Path]] | None = None) -> None:
+        self.id = record.id
+        self.tenant = record.tenant
+        self.paths = [Path(p) for p in record.paths]
+        self.staged = record.staged
+        self.files = [Path(p) for p in record.files] if record.files is not None else None
+        self.within = [Path(p) for p in record.within]
         self.prepare = prepare
-        self.within = within
-        self.status: JobStatus = "queued"
-        self.created_at = _now()
-        self.started_at: str | None = None
-        self.finished_at: str | None = None
-        self.files_done = 0
-        self.current: str | None = None
-        self.report: IngestReport | None = None
-        self.error: str | None = None
+        self.status: JobStatus = record.status
+        self.created_at = record.created_at
+        self.started_at = record.started_at
+        self.finished_at = record.finished_at
+        self.files_done = record.files_done
+        self.current = record.current
+        self.report = record.report
+        self.error = record.error
+        self.unfinished: dict[str, None] = dict.fromkeys(record.unfinished)
+        self.keys: dict[str, str] = {}  # a finished file's path as ingest reports it -> the entry in unfinished
         self.cancel = threading.Event()
         self.lock = threading.Lock()
+        self.saved_at = 0.0
+
+    def record(self) -> JobRecord:
+        with self.lock:
+            return JobRecord(
+                id=self.id,
+                tenant=self.tenant,
+                status=self.status,
+                created_at=self.created_at,
+                paths=tuple(str(p) for p in self.paths),
+                staged=self.staged,
+                files=tuple(str(p) for p in self.files) if self.files is not None else None,
+                within=tuple(str(p) for p in self.within),
+                unfinished=tuple(self.unfinished),
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                files_done=self.files_done,
+                current=self.current,
+                report=self.report.model_copy(deep=True) if self.report is not None else None,
+                error=self.error,
+            )
+
+    def files_in_place(self, files: list[Path]) -> None:
+        """The files to ingest are known: they are what is unfinished now, matched by path and resolved path."""
+        keys = {}
+        for file in files:
+            keys[str(file)] = str(file)
+            keys[str(file.resolve())] = str(file)  # ingest reports resolved paths
+        with self.lock:
+            self.files = files
+            self.unfinished = dict.fromkeys(str(f) for f in files)
+            self.keys = keys
 
     def view(self, *, display: Callable[[str], str]) -> JobView:
         with self.lock:
@@ -101,6 +164,7 @@ class _Job:
                 files_submitted=len(self.paths),
                 files_done=self.files_done,
                 current=display(self.current) if self.current else None,
+                unfinished=[display(p) for p in self.unfinished] if self.status in _STOPPED_EARLY else None,
                 report=_display_report(report, display) if report is not None else None,
                 error=self.error,
             )
@@ -113,6 +177,11 @@ def _display_report(report: IngestReport, display: Callable[[str], str]) -> Inge
 
 
 class JobManager:
+    """Runs ingest jobs and keeps their records; ``db`` (a file) keeps them across restarts, None in memory.
+
+    Opening the database marks the jobs that an earlier server left queued or running as ``interrupted``.
+    """
+
     def __init__(
         self,
         ingest: Ingest,
@@ -120,13 +189,34 @@ class JobManager:
         workers: int = 1,
         max_jobs: int = 1000,
         display: Callable[[str], str] = str,
+        db: Path | None = None,
+        progress_every_s: float = 0.5,
     ) -> None:
         self._ingest = ingest
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-job")
         self._jobs: OrderedDict[str, _Job] = OrderedDict()
         self._lock = threading.Lock()
         self._max_jobs = max_jobs
         self._display = display
+        self._progress_every_s = progress_every_s
+        self._stopping = threading.Event()
+        self._store = JobStore(db)
+        self._restore()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-job")
+
+    def _restore(self) -> None:
+        for record in self._store.load():
+            job = _Job(record)
+            if job.status not in FINISHED:
+                self._interrupt(job, "stopped")
+            self._jobs[job.id] = job
+        with self._lock:
+            self._forget_old(keep=self._max_jobs)
+
+    def _interrupt(self, job: _Job, how: str) -> None:
+        with job.lock:
+            job.error = f"the server {how} while the job was {job.status}; retry the job to finish it"
+            job.status, job.finished_at = "interrupted", _now()
+        self._save(job)
 
     def submit(
         self,
@@ -140,21 +230,38 @@ class JobManager:
 
         ``within``: folders the files must resolve into (see :func:`ingest.discover.discover`).
         """
-        job = _Job(tenant, list(paths), prepare, within)
+        shown = tuple(str(p) for p in paths)
+        record = JobRecord(
+            id=uuid.uuid4().hex,
+            tenant=tenant,
+            status="queued",
+            created_at=_now(),
+            paths=shown,
+            staged=prepare is not None,
+            files=None if prepare is not None else shown,
+            within=tuple(str(p) for p in within),
+            unfinished=shown,
+        )
+        job = _Job(record, prepare)
+        if prepare is None:
+            job.files_in_place(list(paths))
         with self._lock:
-            self._forget_old()
+            self._forget_old(keep=self._max_jobs - 1)
             if len(self._jobs) >= self._max_jobs:
                 raise RagError(f"too many unfinished jobs ({len(self._jobs)}); try again later")
             self._jobs[job.id] = job
+        self._save(job)
         self._pool.submit(self._run, job)
         return job.view(display=self._display)
 
-    def _forget_old(self) -> None:
-        while len(self._jobs) >= self._max_jobs:
-            oldest = next((j for j in self._jobs.values() if j.status in _DONE), None)
+    def _forget_old(self, *, keep: int) -> None:
+        """Forget the oldest finished jobs until at most ``keep`` remain; unfinished ones are never forgotten."""
+        while len(self._jobs) > keep:
+            oldest = next((j for j in self._jobs.values() if j.status in FINISHED), None)
             if oldest is None:
                 return
             del self._jobs[oldest.id]
+            self._store.delete(oldest.id)
 
     def _find(self, tenant: str, job_id: str) -> _Job | None:
         with self._lock:
@@ -164,6 +271,15 @@ class JobManager:
     def get(self, tenant: str, job_id: str) -> JobView | None:
         job = self._find(tenant, job_id)
         return job.view(display=self._display) if job is not None else None
+
+    def request(self, tenant: str, job_id: str) -> JobRequest | None:
+        """What the job was asked to do (to submit it again), or None if the tenant has no such job."""
+        job = self._find(tenant, job_id)
+        if job is None:
+            return None
+        with job.lock:
+            files = list(job.files) if job.files is not None else None
+            return JobRequest(status=job.status, paths=list(job.paths), staged=job.staged, files=files)
 
     def list(self, tenant: str) -> list[JobView]:
         with self._lock:
@@ -177,8 +293,11 @@ class JobManager:
             return None
         job.cancel.set()
         with job.lock:
-            if job.status == "queued":
+            cancelled = job.status == "queued"
+            if cancelled:
                 job.status, job.finished_at = "cancelled", _now()
+        if cancelled:
+            self._save(job)
         return job.view(display=self._display)
 
     def wait(self, timeout: float | None = None) -> None:
@@ -188,39 +307,64 @@ class JobManager:
         done.wait(timeout)
 
     def shutdown(self) -> None:
-        with self._lock:
-            jobs = list(self._jobs.values())
-        for job in jobs:
-            job.cancel.set()
+        """Stop running jobs after their current file; they and the queued ones end ``interrupted``."""
+        self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            left = [j for j in self._jobs.values() if j.status not in FINISHED]
+        for job in left:
+            self._interrupt(job, "shut down")
+        self._store.close()
+
+    def _save(self, job: _Job) -> None:
+        job.saved_at = time.monotonic()
+        self._store.save(job.record())
 
     # -- worker ----------------------------------------------------------------------------------
 
     def _run(self, job: _Job) -> None:
         with job.lock:
-            if job.status != "queued" or job.cancel.is_set():
-                job.status, job.finished_at = "cancelled", job.finished_at or _now()
-                return
-            job.status, job.started_at = "running", _now()
+            start = job.status == "queued" and not job.cancel.is_set() and not self._stopping.is_set()
+            if start:
+                job.status, job.started_at = "running", _now()
+        if not start:
+            if self._stopping.is_set() and not job.cancel.is_set():
+                self._interrupt(job, "shut down")
+            else:
+                with job.lock:
+                    job.status, job.finished_at = "cancelled", job.finished_at or _now()
+                self._save(job)
+            return
+        self._save(job)
 
         def on_progress(report: IngestReport, path: str) -> None:
             with job.lock:
                 job.report = report
                 job.files_done += 1
                 job.current = path
-            if job.cancel.is_set():
+                job.unfinished.pop(job.keys.get(path, path), None)
+            if time.monotonic() - job.saved_at >= self._progress_every_s:
+                self._save(job)
+            if job.cancel.is_set() or self._stopping.is_set():
                 raise JobCancelled
 
         status: JobStatus = "succeeded"
         error: str | None = None
         try:
-            paths = job.prepare() if job.prepare is not None else job.paths
-            report = self._ingest(paths, tenant=job.tenant, progress=False, on_progress=on_progress, within=job.within)
+            if job.prepare is not None:
+                job.files_in_place(job.prepare())
+                self._save(job)
+            files = job.files if job.files is not None else job.paths
+            report = self._ingest(files, tenant=job.tenant, progress=False, on_progress=on_progress, within=job.within)
             with job.lock:
                 job.report = report
+                job.unfinished.clear()
             if report.failed:
                 status, error = "completed_with_errors", f"{len(report.failed)} of {report.files_seen} files failed"
         except JobCancelled:
+            if not job.cancel.is_set():  # stopped by a shutdown, not by its client
+                self._interrupt(job, "shut down")
+                return
             status = "cancelled"
         except RagError as exc:
             status, error = "failed", str(exc)
@@ -229,3 +373,4 @@ class JobManager:
             status, error = "failed", f"internal error: {type(exc).__name__}"
         with job.lock:
             job.status, job.error, job.finished_at = status, error, _now()
+        self._save(job)

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Request, UploadFile, status
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CallerDep, ServicesDep
 from rag.api.errors import ApiError, brief
-from rag.api.jobs import JobView
+from rag.api.jobs import FINISHED, JobView
 from rag.api.schemas import JobAccepted, PathsIn
 from rag.api.uploads import Staged
 
@@ -104,3 +105,33 @@ def cancel_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView
     if job is None:
         raise ApiError(404, f"no job {brief(job_id)}", code="job_not_found")
     return job
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Run a finished job again as a new job (one interrupted by a restart, say); unchanged files are skipped",
+)
+def retry_job(job_id: str, request: Request, caller: CallerDep, services: ServicesDep) -> JobAccepted:
+    old = services.jobs.request(caller.tenant, job_id)
+    if old is None:
+        raise ApiError(404, f"no job {brief(job_id)}", code="job_not_found")
+    if old.status not in FINISHED:
+        raise ApiError(
+            409, f"job {job_id} is {old.status}: cancel it or wait for it to finish", code="job_not_finished"
+        )
+    if not old.staged:  # server paths: checked like a new request, against the allowed roots of now
+        try:
+            body = PathsIn(paths=[str(p) for p in old.paths])
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise ApiError(
+                409, f"job {job_id} names paths not accepted now: {reason}", code="job_not_retryable"
+            ) from exc
+        return ingest_paths(body, request, caller, services)
+    files = old.files
+    if files is None:
+        raise ApiError(
+            409, f"the files of job {job_id} were not stored before it stopped: upload them again", code="upload_lost"
+        )
+    return _accepted(request, services.jobs.submit(caller.tenant, old.paths, prepare=lambda: list(files)))

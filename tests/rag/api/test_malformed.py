@@ -61,6 +61,7 @@ CASES: list[tuple[str, Callable[[TestClient], Any]]] = [
     ("job unknown id", lambda c: c.get("/v1/jobs/does-not-exist", headers=ACME)),
     ("job id with controls", lambda c: c.get("/v1/jobs/%00%1b[31m", headers=ACME)),
     ("cancel unknown job", lambda c: c.delete("/v1/jobs/" + "x" * 5000, headers=ACME)),
+    ("retry unknown job", lambda c: c.post("/v1/jobs/%00nope/retry", headers=ACME)),
     ("delete unknown source", lambda c: c.delete("/v1/sources/nope.md", headers=ACME)),
     ("delete source with NUL", lambda c: c.delete("/v1/sources/a%00b", headers=ACME)),
     # search: types, ranges, encodings, content types

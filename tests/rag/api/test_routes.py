@@ -28,6 +28,7 @@ def test_openapi_lists_every_route(make_client: Any) -> None:
         "/v1/ingest/paths": {"post"},
         "/v1/jobs": {"get"},
         "/v1/jobs/{job_id}": {"get", "delete"},
+        "/v1/jobs/{job_id}/retry": {"post"},
         "/v1/sources": {"get"},
         "/v1/sources/{source}": {"delete"},
         "/v1/search": {"post"},
