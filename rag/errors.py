@@ -13,6 +13,7 @@ translated at the boundary with ``raise ... from exc`` so that callers handle on
     │   └── SchemaMismatchError     the collection was built with other models or dimensions
     ├── RetrievalError              a query could not be run
     ├── EvalError                   an evaluation dataset cannot be read (which file, what is wrong)
+    ├── BusyError                   a limit on work in flight is reached (too many jobs): try again later
     └── GenerationError             the answer step failed (later stages)
 
 Each error carries the failing ``stage`` and, where there is one, the ``source`` it is about.
@@ -21,6 +22,7 @@ Each error carries the failing ``stage`` and, where there is one, the ``source``
 from __future__ import annotations
 
 __all__ = [
+    "BusyError",
     "ConfigError",
     "EvalError",
     "GenerationError",
@@ -91,6 +93,10 @@ class RetrievalError(RagError):
 
 class EvalError(RagError):
     stage = "eval"
+
+
+class BusyError(RagError):
+    stage = "busy"
 
 
 class GenerationError(RagError):

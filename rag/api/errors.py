@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from rag.errors import (
+    BusyError,
     ConfigError,
     GenerationError,
     IngestError,
@@ -58,6 +59,7 @@ _RAG_STATUS: tuple[tuple[type[RagError], int], ...] = (
     (IngestError, 422),
     (RetrievalError, 400),
     (GenerationError, 502),
+    (BusyError, 429),
 )
 
 

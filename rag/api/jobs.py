@@ -28,7 +28,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.api.job_store import JobRecord, JobStatus, JobStore
-from rag.errors import RagError
+from rag.errors import BusyError, RagError
 from rag.records import IngestReport
 
 __all__ = ["FINISHED", "Ingest", "JobCancelled", "JobManager", "JobRequest", "JobStatus", "JobView"]
@@ -248,7 +248,7 @@ class JobManager:
         with self._lock:
             self._forget_old(keep=self._max_jobs - 1)
             if len(self._jobs) >= self._max_jobs:
-                raise RagError(f"too many unfinished jobs ({len(self._jobs)}); try again later")
+                raise BusyError(f"too many unfinished jobs ({len(self._jobs)}); try again later")
             self._jobs[job.id] = job
         self._save(job)
         self._pool.submit(self._run, job)

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from rag.api.errors import rag_status
 from rag.api.jobs import JobManager
-from rag.errors import RagError, StoreError
+from rag.errors import BusyError, StoreError
 from rag.records import FileFailure, IngestReport
 
 
@@ -296,8 +297,9 @@ def test_unfinished_jobs_are_never_forgotten(tmp_path: Path) -> None:
     gate = threading.Event()
     jobs = JobManager(ScriptedIngest(files=1, gate=gate), max_jobs=2, db=tmp_path / "jobs.sqlite3")
     first, second = jobs.submit("acme", [Path("/a")]), jobs.submit("acme", [Path("/b")])
-    with pytest.raises(RagError, match="too many unfinished jobs"):
+    with pytest.raises(BusyError, match="too many unfinished jobs") as refused:
         jobs.submit("acme", [Path("/c")])
+    assert rag_status(refused.value) == 429  # the API answers "try again later", not a 400 or a 500
     assert {j.id for j in jobs.list("acme")} == {first.id, second.id}
     gate.set()
     _until(lambda: (jobs.get("acme", first.id) or first).status == "succeeded")
