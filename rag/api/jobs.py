@@ -107,8 +107,11 @@ class _Job:
 
 
 def _display_report(report: IngestReport, display: Callable[[str], str]) -> IngestReport:
-    report.skipped = [f.model_copy(update={"path": display(f.path)}) for f in report.skipped]
-    report.failed = [f.model_copy(update={"path": display(f.path)}) for f in report.failed]
+    shown = [f.model_copy(update={"path": display(f.path), "reason": display(f.reason)}) for f in report.skipped]
+    report.skipped = shown
+    report.failed = [f.model_copy(update={"path": display(f.path), "reason": display(f.reason)}) for f in report.failed]
+    report.omitted = [o.model_copy(update={"reason": display(o.reason)}) for o in report.omitted]
+    report.stopped = display(report.stopped) if report.stopped else report.stopped
     return report
 
 
@@ -219,7 +222,7 @@ class JobManager:
             with job.lock:
                 job.report = report
             if report.failed:
-                status, error = "completed_with_errors", f"{len(report.failed)} of {report.files_seen} files failed"
+                status, error = "completed_with_errors", f"{report.failed_total} of {report.files_seen} files failed"
         except JobCancelled:
             status = "cancelled"
         except RagError as exc:
