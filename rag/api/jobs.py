@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.errors import RagError
-from rag.records import IngestReport
+from rag.records import FileFailure, IngestReport
 
 __all__ = ["Ingest", "JobCancelled", "JobManager", "JobView"]
 
@@ -107,9 +107,10 @@ class _Job:
 
 
 def _display_report(report: IngestReport, display: Callable[[str], str]) -> IngestReport:
-    shown = [f.model_copy(update={"path": display(f.path), "reason": display(f.reason)}) for f in report.skipped]
-    report.skipped = shown
-    report.failed = [f.model_copy(update={"path": display(f.path), "reason": display(f.reason)}) for f in report.failed]
+    def shown(entries: list[FileFailure]) -> list[FileFailure]:
+        return [f.model_copy(update={"path": display(f.path), "reason": display(f.reason)}) for f in entries]
+
+    report.skipped, report.failed = shown(report.skipped), shown(report.failed)
     report.omitted = [o.model_copy(update={"reason": display(o.reason)}) for o in report.omitted]
     report.stopped = display(report.stopped) if report.stopped else report.stopped
     return report
