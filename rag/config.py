@@ -242,6 +242,11 @@ class ApiSettings(_Section):
     allowed_roots: list[Path] = Field(
         default_factory=list, description="Server-side folders that POST /v1/ingest/paths may read; empty: none."
     )
+    max_walk_files: int = Field(default=100_000, ge=1, description="Files and folders one paths job may look at.")
+    max_walk_s: float = Field(default=600.0, gt=0, description="Seconds one paths job may spend finding its files.")
+    max_report_entries: int = Field(
+        default=100, ge=1, description="Failed and skipped files a paths job lists each; the rest are counted."
+    )
     upload_dir: Path | None = Field(default=None, description="Uploaded files are kept here; default DATA_DIR/uploads.")
     max_upload_mb: float = Field(default=100.0, gt=0, description="Largest uploaded file.")
     max_request_mb: float = Field(default=512.0, gt=0, description="Largest upload request (all files together).")

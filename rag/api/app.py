@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -90,13 +92,14 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
 
 
 def _upload_display(upload_dir: Path) -> Callable[[str], str]:
-    root = upload_dir.resolve()
+    """Shows uploaded files by the name they were uploaded as, in paths and in texts (failure reasons quote
+    paths: an FFmpeg error names its input file): the server's upload folder never appears in a job."""
+    forms = sorted({str(upload_dir.resolve()), os.path.abspath(upload_dir)}, key=len, reverse=True)
+    # The folder, then its tenant folder (without it: the upload's own name is what is left).
+    pattern = re.compile("(?:" + "|".join(re.escape(f) for f in forms) + r")(?:/[^/\s]+)?(?:/|(?=[\s'\"]|$))")
 
-    def display(path: str) -> str:
-        candidate = Path(path)
-        if candidate.is_absolute() and candidate.is_relative_to(root):
-            return Path(*candidate.relative_to(root).parts[1:]).as_posix()  # without the tenant folder
-        return path
+    def display(text: str) -> str:
+        return pattern.sub("", text)
 
     return display
 
