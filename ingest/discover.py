@@ -195,6 +195,14 @@ def _failure(path: str | Path, reason: str, *, stage: str = _STAGE) -> FileFailu
     return FileFailure(path=str(path), reason=reason, stage=stage)
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_glob(text: str) -> bool:
     return any(char in _GLOB_CHARS for char in text)
 
@@ -346,6 +354,10 @@ def _file_record(path: Path, st: os.stat_result, *, explicit: bool) -> Iterator[
         reason = f"unsupported file type '{suffix}'" if suffix else "unsupported file type (no extension)"
         # Met while walking a directory it is only skipped; named on purpose it is a failure.
         yield FileFailure(path=str(resolved), reason=reason, stage=_STAGE if explicit else SKIPPED)
+        return
+    if not _is_utf8(str(resolved)):
+        # Ids, payloads and citations are UTF-8 text; a name in another encoding cannot be stored or cited.
+        yield _failure(resolved, "the file name (or a folder's) is not valid UTF-8: rename it")
         return
     yield Source(path=resolved, source_id=resolved.as_posix(), mime_type=mime, size=st.st_size)
 

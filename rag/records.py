@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -202,10 +202,24 @@ class Turn(_Boundary):
     text: str
 
 
+def readable(text: str) -> str:
+    """``text`` as valid Unicode. Python holds a file name that is not UTF-8 with lone surrogates, which
+    JSON (and so every report, payload and response) cannot carry: its raw bytes are shown escaped, ``\\xff``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class FileFailure(_Boundary):
     path: str
     reason: str
     stage: str = "ingest"
+
+    @field_validator("path", "reason")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        return readable(value)
 
 
 class Omitted(BaseModel):

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.api.job_store import JobRecord, JobStatus, JobStore
 from rag.errors import BusyError, RagError
-from rag.records import FileFailure, IngestReport
+from rag.records import FileFailure, IngestReport, readable
 
 __all__ = ["FINISHED", "Ingest", "JobCancelled", "JobManager", "JobRequest", "JobStatus", "JobView"]
 
@@ -154,7 +154,7 @@ class _Job:
 
     def view(self, *, display: Callable[[str], str]) -> JobView:
         def shown(text: str) -> str:
-            return _readable(display(text))
+            return readable(display(text))
 
         with self.lock:
             report = self.report.model_copy(deep=True) if self.report is not None else None
@@ -171,15 +171,6 @@ class _Job:
                 report=_display_report(report, shown) if report is not None else None,
                 error=shown(self.error) if self.error else None,
             )
-
-
-def _readable(text: str) -> str:
-    """``text`` as valid Unicode: a file name that is not UTF-8 (held with lone surrogates, as Python decodes
-    such names) is shown with its raw bytes escaped, ``\\xff``; JSON cannot carry a lone surrogate."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that no file name decodes to
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _display_report(report: IngestReport, display: Callable[[str], str]) -> IngestReport:

@@ -369,3 +369,16 @@ def test_the_walk_stops_at_its_limits_with_a_clear_last_record(tmp_path: Path) -
     assert [(r.stage, "RAG_API__MAX_WALK_S" in r.reason) for r in timed] == [(LIMIT, True)]  # type: ignore[union-attr]
     # Without limits (the CLI) the same walk is complete.
     assert len(list(discover([tmp_path], within=[tmp_path]))) == 10
+
+
+def test_a_name_that_is_not_utf8_is_a_failure_shown_escaped(tmp_path: Path) -> None:
+    folder = tmp_path / os.fsdecode(b"d\xe9j\xe0")  # latin-1 folder name
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n")
+    (tmp_path / "ok.md").write_text("# ok\n")
+    records = list(discover([tmp_path]))
+    sources = [r for r in records if isinstance(r, Source)]
+    [failure] = [r for r in records if isinstance(r, FileFailure)]
+    assert [s.path.name for s in sources] == ["ok.md"]
+    assert failure.path.endswith("d\\xe9j\\xe0/a.md") and "not valid UTF-8" in failure.reason
+    failure.model_dump_json()  # JSON-safe

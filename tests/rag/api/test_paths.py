@@ -7,6 +7,7 @@ A tree per test: ``inbox`` (the allowed root, with a real ``sub`` folder and lin
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,19 @@ def test_a_failed_upload_is_shown_by_its_uploaded_name_in_path_and_reason(
     assert failure["path"] == name
     shown = json.dumps(client.get("/v1/jobs", headers=ACME).json())
     assert str(tmp_path) not in shown and "uploads" not in shown, shown
+
+
+def test_a_file_name_that_is_not_utf8_fails_with_its_reason_and_the_job_still_shows(
+    make_client: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "inbox"
+    root.mkdir()
+    (root / "ok.md").write_bytes(NOTE)
+    (root / os.fsdecode(b"caf\xe9.md")).write_bytes(NOTE)  # a latin-1 name: not valid UTF-8
+    client = _client(make_client, tmp_path, root)
+    status, job = _post(client, str(root))
+    assert status == 202 and job["status"] == "completed_with_errors", job
+    [failed] = job["report"]["failed"]
+    assert failed["path"] == f"{root}/caf\\xe9.md" and "not valid UTF-8" in failed["reason"]
+    assert client.get("/v1/jobs", headers=ACME).status_code == 200
+    assert [s["path"] for s in client.get("/v1/sources", headers=ACME).json()] == [str(root / "ok.md")]
