@@ -288,10 +288,12 @@ class JobManager:
             files = list(job.files) if job.files is not None else None
             return JobRequest(status=job.status, paths=list(job.paths), staged=job.staged, files=files)
 
-    def list(self, tenant: str) -> list[JobView]:
+    def list(self, tenant: str, *, limit: int | None = None, offset: int = 0) -> list[JobView]:
+        """The tenant's jobs, newest first: ``limit`` of them after skipping ``offset``."""
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.tenant == tenant]
-        return [j.view(display=self._display) for j in reversed(jobs)]
+            jobs = [j for j in reversed(self._jobs.values()) if j.tenant == tenant]
+        end = None if limit is None else offset + limit
+        return [j.view(display=self._display) for j in jobs[offset:end]]
 
     def cancel(self, tenant: str, job_id: str) -> JobView | None:
         """Ask a job to stop: a queued job never starts, a running one stops after its current file."""

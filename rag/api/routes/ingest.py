@@ -6,7 +6,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, UploadFile, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -94,9 +94,14 @@ def _check_server_path(given: str, roots: list[PurePosixPath], own: list[PurePos
         raise ApiError(403, f"{brief(given, 200)}: outside the allowed roots", code="path_not_allowed")
 
 
-@router.get("/jobs", summary="The caller's jobs, newest first")
-def list_jobs(caller: CallerDep, services: ServicesDep) -> list[JobView]:
-    return services.jobs.list(caller.tenant)
+@router.get("/jobs", summary="The caller's jobs, newest first, a page at a time (limit, offset)")
+def list_jobs(
+    caller: CallerDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs, newest first.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Jobs to skip (the next page starts at offset + limit).")] = 0,
+) -> list[JobView]:
+    return services.jobs.list(caller.tenant, limit=limit, offset=offset)
 
 
 @router.get("/jobs/{job_id}", summary="A job's status, progress and report", name="get_job")
