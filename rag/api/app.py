@@ -15,10 +15,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag import __version__
-from rag.api.deps import KeyRing, Services
+from rag.api.deps import KeyRing, Services, StoreReady
 from rag.api.errors import error_body, install_error_handlers
 from rag.api.jobs import JobManager
 from rag.api.links import LinkSigner
+from rag.api.readiness import StoreConnection
 from rag.api.routes import health, ingest, media, openai, query, sources
 from rag.config import Settings
 from rag.engine import RAG
@@ -38,8 +39,12 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = rag if rag is not None else RAG.from_settings(settings)
-        await run_in_threadpool(engine.warm_up)
-        await run_in_threadpool(engine.ensure_collection)
+        await run_in_threadpool(engine.load_models)
+        # The server starts without its store: /readyz and the routes that need it say why until it connects.
+        store = StoreConnection(engine.ensure_collection, max_wait_s=settings.qdrant.reconnect_max_s)
+        if engine.store.embedded:
+            await run_in_threadpool(store.connect)  # a local directory: ready when the server is
+        store.start()
         shutil.rmtree(settings.upload_dir / ".staging", ignore_errors=True)  # requests cut short by a restart
         jobs = JobManager(
             engine.ingest,
@@ -54,10 +59,12 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
             jobs=jobs,
             links=LinkSigner(signing_key, ttl_s=api.link_ttl_s),
             keys=KeyRing(api.keys),
+            store=store,
         )
         try:
             yield
         finally:
+            await run_in_threadpool(store.close)
             await run_in_threadpool(jobs.shutdown)
             if rag is None:
                 engine.close()
@@ -69,8 +76,10 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (health.router, ingest.router, sources.router, query.router, media.router, openai.router):
+    for router in (health.router, ingest.router, media.router, openai.router):
         app.include_router(router)
+    for router in (sources.router, query.router):
+        app.include_router(router, dependencies=[StoreReady])
     if api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
