@@ -261,6 +261,9 @@ class ApiSettings(_Section):
     )
     link_ttl_s: int = Field(default=24 * 3600, ge=60, description="How long a signed image link stays valid.")
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API.")
+    access_log: bool = Field(
+        default=True, description="Log a line per request: method, route, status, duration, tenant (no key, no query)."
+    )
 
     @field_validator("keys")
     @classmethod

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag import __version__
+from rag.api.access_log import AccessLog
 from rag.api.deps import KeyRing, Services, StoreReady
 from rag.api.errors import error_body, install_error_handlers
 from rag.api.jobs import JobManager
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
         default=int(api.max_body_mb * _MB),
         by_path={ingest.UPLOAD_PATH: int(api.max_request_mb * _MB)},
     )
+    if api.access_log:
+        app.add_middleware(AccessLog)  # outermost of ours: it times the body limit's refusals too
     return app
 
 

@@ -139,12 +139,14 @@ def _authenticate(request: Request, services: Services, presented: str | None) -
         # server started some other way still refuses remote callers).
         if not is_loopback(request.client.host if request.client else None):
             raise ApiError(403, "this server has no API keys configured and only serves this machine", code="no_keys")
+        request.state.tenant = services.settings.tenant
         return Caller(tenant=services.settings.tenant, authenticated=False)
     if not presented:
         raise ApiError(401, "missing API key (Authorization: Bearer <key>)", code="missing_key", headers=_CHALLENGE)
     tenant = keys.tenant_for(presented)
     if tenant is None:
         raise ApiError(401, "invalid API key", code="invalid_key", headers=_CHALLENGE)
+    request.state.tenant = tenant  # for the access log
     return Caller(tenant=tenant, authenticated=True)
 
 
