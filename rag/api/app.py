@@ -1,4 +1,5 @@
-"""The FastAPI app: lifespan (models load once), middleware (body limits, CORS), routers, error handlers."""
+"""The FastAPI app: lifespan (models load once), middleware (body limits, CORS, access log), routers, error
+handlers, offline API docs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rag import __version__
 from rag.api.access_log import AccessLog
 from rag.api.deps import KeyRing, Services, StoreReady
+from rag.api.docs import install_docs
 from rag.api.errors import error_body, install_error_handlers
 from rag.api.jobs import JobManager
 from rag.api.links import LinkSigner
@@ -75,7 +77,10 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
         version=__version__,
         summary="Multimodal RAG: ingest documents, images, PDFs and videos; search; cited answers.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: ours are served from a package
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     for router in (health.router, ingest.router, media.router, openai.router):
         app.include_router(router)
