@@ -151,10 +151,10 @@ def test_a_store_lost_after_start_gives_503s_then_reconnects(make_client: Any, m
         return real_exists(*args, **kwargs)
 
     monkeypatch.setattr(store.client, "query_points", query_points)
+    monkeypatch.setattr(store.client, "collection_exists", collection_exists)  # reconnection fails too, for now
     lost = client.post("/v1/search", headers=ACME, json={"query": "warranty"})  # a 503, not a 500
     assert lost.status_code == 503 and lost.json()["error"]["code"] == "store_unavailable"
     assert "Connection refused" in lost.json()["error"]["message"]
-    monkeypatch.setattr(store.client, "collection_exists", collection_exists)  # reconnection fails too, for now
     _assert_store_routes_refuse(client, "Connection refused")  # refused at once, Qdrant is not asked
     assert client.get("/readyz").status_code == 503
     down.clear()
