@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from rag.config import QdrantSettings
-from rag.errors import SchemaMismatchError, StoreError
+from rag.errors import SchemaMismatchError, StoreError, StoreUnavailableError
 from rag.locks import PriorityLock
 from rag.sparse import SparseVector
 
@@ -67,6 +68,21 @@ _INTEGER_FIELDS = ("page",)
 _BOOL_FIELDS = (UNFINISHED,)
 # Points per upsert request in the embedded store, whose writes hold it (local mode stores ~100 points/s).
 _EMBEDDED_WRITE_TURN = 32
+
+
+_UNAVAILABLE_STATUS = frozenset({502, 503, 504})
+
+
+def _unavailable(what: str, location: str, reason: str) -> StoreUnavailableError:
+    return StoreUnavailableError(f"Qdrant at {location} cannot be reached ({what}): {reason}", reason=reason)
+
+
+def _without_credentials(url: str) -> str:
+    """``http://user:secret@host:6333`` → ``http://***@host:6333``: messages reach logs and API clients."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def point_id(tenant: str, source_id: str, content_hash: str, locator: str) -> str:
@@ -206,7 +222,8 @@ class QdrantStore:
 
     @property
     def location(self) -> str:
-        return self.settings.url or str(self.path)
+        """Where the store is, for messages: the server URL without credentials, or the embedded directory."""
+        return _without_credentials(self.settings.url) if self.settings.url else str(self.path)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -253,8 +270,13 @@ class QdrantStore:
         with self._lock.hold(urgent=urgent) if self.embedded else nullcontext():
             try:
                 yield
-            except (UnexpectedResponse, ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+            except UnexpectedResponse as exc:
+                if exc.status_code in _UNAVAILABLE_STATUS:  # a proxy or a server still starting
+                    raise _unavailable(what, self.location, f"HTTP {exc.status_code}") from exc
                 raise StoreError(f"Qdrant {what} failed at {self.location}: {exc}") from exc
+            except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+                # Connection refused or reset, timeouts (the client's RAG_QDRANT__TIMEOUT_S): transient.
+                raise _unavailable(what, self.location, str(exc) or type(exc).__name__) from exc
 
     def ping(self) -> bool:
         try:

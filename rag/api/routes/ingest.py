@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from rag.api.deps import CallerDep, ServicesDep
+from rag.api.deps import CallerDep, ServicesDep, StoreReady
 from rag.api.errors import ApiError, brief
 from rag.api.jobs import FINISHED, JobView
 from rag.api.schemas import JobAccepted, PathsIn
@@ -29,6 +29,7 @@ def _accepted(request: Request, job: JobView) -> JobAccepted:
     UPLOAD_PATH.removeprefix("/v1"),
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload files to ingest; returns a job to follow",
+    dependencies=[StoreReady],
 )
 async def ingest_upload(
     files: Annotated[list[UploadFile], File(description="The files (a path in the file name keeps folders).")],
@@ -54,6 +55,7 @@ async def ingest_upload(
     "/ingest/paths",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Ingest files or folders that are already on the server, under the allowed roots",
+    dependencies=[StoreReady],
 )
 def ingest_paths(body: PathsIn, request: Request, caller: CallerDep, services: ServicesDep) -> JobAccepted:
     settings = services.settings
