@@ -126,6 +126,7 @@ def cancel_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView
     "/jobs/{job_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Run a finished job again as a new job (one interrupted by a restart, say); unchanged files are skipped",
+    dependencies=[StoreReady],
 )
 def retry_job(job_id: str, request: Request, caller: CallerDep, services: ServicesDep) -> JobAccepted:
     old = services.jobs.request(caller.tenant, job_id)

@@ -93,6 +93,8 @@ def _assert_store_routes_refuse(client: TestClient, reason: str) -> None:
         ("POST", "/v1/chat/completions", chat),
         ("GET", "/v1/sources", None),
         ("POST", "/v1/ingest/paths", {"paths": ["/tmp"]}),
+        ("POST", "/v1/jobs/0123/retry", None),
+        ("DELETE", "/v1/sources/a.md", None),
     ):
         response = client.request(method, path, headers=ACME, json=body)
         assert response.status_code == 503, (path, response.text)
