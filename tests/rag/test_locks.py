@@ -91,6 +91,21 @@ def test_a_query_waits_for_one_document_batch_not_for_a_whole_ingest_flush() -> 
     assert waited < 0.3, waited  # one batch (50 ms) plus its own call, not the rest of the flush (0.4 s)
 
 
+def test_a_slow_model_holds_the_lock_for_short_turns_of_fewer_documents() -> None:
+    class PerItem(_SlowModel):
+        def _call(self, kind: str, inputs: list[Any]) -> np.ndarray:
+            self.calls.append((kind, len(inputs)))
+            time.sleep(0.03 * len(inputs))  # 30 ms a document: a turn of 0.1 s fits 3 at most
+            return np.ones((len(inputs), 4), dtype=np.float32)
+
+    model = PerItem()
+    embedder = SentenceTransformerEmbedder(model, model_id="per-item", batch_size=16)
+    assert embedder.encode_documents([f"doc {i}" for i in range(24)]).shape == (24, 4)
+    sizes = [n for _, n in model.calls]
+    assert sizes[0] == 16 and sum(sizes) == 24  # the first turn has no pace to go by: one model batch
+    assert all(1 <= n <= 3 for n in sizes[1:]), sizes  # then as many as fit in a turn
+
+
 def test_documents_encoded_in_turns_keep_their_order() -> None:
     class Echo(_SlowModel):
         def _call(self, kind: str, inputs: list[Any]) -> np.ndarray:
