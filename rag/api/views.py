@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["View"]
 
+_EXCERPT_CHARS = 2000
 _DATA_URL = re.compile(r"^data:(image/[\w.+-]+)?(;[\w=.+-]+)*;base64,(.*)$", re.S)
 
 
@@ -119,6 +120,18 @@ class View:
             thumbnail_url=self.image_url(hit.image_ref, "thumb"),
         )
 
+    def excerpt_url(self, hit: HitOut) -> str:
+        """A signed link to a page showing this hit (its own URL per hit: chat clients merge citations that share
+        one); the text is capped so that the link stays short enough for any client."""
+        text = hit.text or ""
+        excerpt = {
+            "id": hit.id,
+            "location": hit.location,
+            "text": text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS].rstrip() + " […]",
+            "image_url": hit.image_url,
+        }
+        return self.services.links.excerpt_url(self.base_url, excerpt)
+
     def answer(self, answer: Answer) -> AnswerOut:
         cited = set(answer.cited)
         return AnswerOut(
@@ -147,6 +160,14 @@ class View:
     def query_image(self, data_url: str | None) -> Image.Image | None:
         return decode_image(data_url, self.services) if data_url else None
 
+    def can_search_images(self) -> bool:
+        return can_search_images(self.services)
+
+
+def can_search_images(services: Services) -> bool:
+    """Whether a loaded embedding model encodes images (else an image query cannot be searched)."""
+    return any("image" in embedder.modalities for embedder in services.rag.models.embedders.values())
+
 
 def decode_image(data_url: str, services: Services) -> Image.Image:
     """A query image sent as a data URL, decoded with the ingest caps. Remote URLs are never fetched.
@@ -161,7 +182,7 @@ def decode_image(data_url: str, services: Services) -> Image.Image:
         raise ApiError(
             400, "images must be sent inline as base64 data URLs (data:image/...;base64,...)", code="bad_image"
         )
-    if not any("image" in embedder.modalities for embedder in services.rag.models.embedders.values()):
+    if not can_search_images(services):
         raise ApiError(400, "no loaded model can encode an image query", code="image_query_unsupported")
     try:
         data = base64.b64decode(match.group(3), validate=False)
