@@ -139,8 +139,11 @@ def _helper_reply(task: HelperTask, messages: list[ChatMessage], services: Servi
     except GenerationError as exc:
         log.warning("%s %s task: the answer model failed, replying without it: %s", task.client, task.kind, exc)
         return task.reply
-    log.info("%s %s task answered %s, without retrieval", task.client, task.kind, "by the model" if reply else "")
-    return task.reply if reply is None or not reply.strip() else reply
+    if reply is None or not reply.strip():
+        log.info("%s %s task answered without a model and without retrieval", task.client, task.kind)
+        return task.reply
+    log.info("%s %s task answered by the model, without retrieval", task.client, task.kind)
+    return reply
 
 
 def _last_user_message(messages: list[ChatMessage]) -> tuple[str, str | None]:

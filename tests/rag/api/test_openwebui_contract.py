@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 from rag.api.routes.openai import IMAGE_NOT_SEARCHED
+from rag.config import GenerationSettings
+from rag.generator import LiteLLMGenerator
 from rag.testing.fakes import FakeGenerator
+from rag.testing.openai_stub import OpenAIStub
 from tests.rag.api.openwebui_bodies import (
     ATTACHED,
     LIBRECHAT_TITLE,
@@ -180,3 +183,23 @@ def test_an_image_without_an_image_model_searches_the_text_and_says_so(make_clie
     # The search routes still refuse it (they have no answer to carry a note).
     refused = client.post("/v1/search", headers=ACME, json={"query": "x", "image": _png()})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "image_query_unsupported"
+
+
+def test_a_failing_answer_model_still_gives_a_task_its_cheap_reply(make_client: Any) -> None:
+    with OpenAIStub(reply='{"title": "never"}') as stub:
+        generation = GenerationSettings(
+            model="openai/test-model", api_base=stub.base_url, api_key="sk-test-stub", max_retries=0
+        )
+        client = make_client("minilm", generator=LiteLLMGenerator(generation))
+        stub.fail_next(500, times=2)
+        body = client.post("/v1/chat/completions", headers=ACME, json=task_body(TASKS["title"])).json()
+    assert json.loads(body["choices"][0]["message"]["content"]) == {"title": "How long is the warranty on the Helios"}
+
+
+def test_a_signed_token_that_is_no_excerpt_is_refused(make_client: Any) -> None:
+    client = make_client("minilm")
+    links = client.app.state.services.links
+    for token in ("not-base64!", "AAAA", "eJzLSM3JyQcABiwCFQ"):  # garbage, bad zlib, zlib of a non-JSON text
+        query = links.query("excerpt:" + token)
+        response = client.get(f"/v1/excerpts/{token}", params=query)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
