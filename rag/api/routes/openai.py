@@ -102,6 +102,7 @@ def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, ser
     text = strip_wrappers(text)
     notice = ""
     if image_url is not None and not view.can_search_images():
+        view.check_image(image_url)
         image_url, notice = None, IMAGE_NOT_SEARCHED
         if not text.strip():
             return completion.reply(f"{notice} Ask the question in words to search the documents.", stream=body.stream)
