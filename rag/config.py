@@ -242,6 +242,10 @@ class ApiSettings(_Section):
     public_url: str | None = Field(
         default=None, description="Base URL for image links in chat answers; default: the request's own."
     )
+    sources_markdown: bool = Field(
+        default=True,
+        description="Chat answers end with a Markdown list of their sources and images (besides the annotations).",
+    )
     allowed_roots: list[Path] = Field(
         default_factory=list, description="Server-side folders that POST /v1/ingest/paths may read; empty: none."
     )

@@ -315,6 +315,12 @@ class RAG:
     ) -> list[Hit]:
         return self.retriever.search(query, tenant=self._tenant(tenant), filters=filters, limit=limit)
 
+    def chat(self, messages: list[dict[str, Any]]) -> str | None:
+        """The answer model asked as a plain chat, without retrieval or grounding rules (for chat clients' helper
+        tasks, such as a chat title); None when no answer model is configured."""
+        generator = self.orchestrator.generator
+        return None if generator is None else generator.complete(messages)
+
     # -- sources ---------------------------------------------------------------------------------
 
     def sources(self, *, tenant: str | None = None) -> list[SourceRecord]:

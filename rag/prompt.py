@@ -7,7 +7,8 @@
   where ``NONCE`` is random per request, so a document cannot close its own block; anything in a source
   that looks like a fence marker is neutralised as well.
 * :func:`parse_citations` reads ``[n]``, ``[n, m]``, ``[n][m]`` and ``[n-m]`` back out of the answer.
-* :func:`extractive_answer` is the answer when no model is configured: the top snippets with their numbers.
+* :func:`extractive_answer` is the answer when no model is configured: the top snippets with their numbers, as
+  plain paragraphs (:func:`rag.markdown.plain_paragraph`: nothing from a source renders as Markdown).
 * Follow-ups in a chat: :func:`recent_history` bounds the earlier messages (the last
   ``history_turns``, each cut, citation numbers of earlier answers removed, since they point at sources of
   earlier requests). They go to the model as chat turns before the question, and
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.config import GenerationSettings
 from rag.errors import RagError
+from rag.markdown import plain_paragraph
 from rag.records import Citation, Hit, Turn
 
 if TYPE_CHECKING:
@@ -251,7 +253,7 @@ def parse_citations(text: str, valid: Collection[int]) -> list[int]:
 
 
 def _snippet(text: str, limit: int = _SNIPPET_CHARS) -> str:
-    flat = " ".join(text.split())
+    flat = plain_paragraph(text)  # a heading or an image tag of the source must not render in the answer
     if len(flat) <= limit:
         return flat
     cut = flat[:limit]

@@ -1,19 +1,30 @@
-"""Signed links to stored images, so that a chat client can show them without sending the API key.
+"""Signed links to stored images and to excerpts, so that a chat client can show them without the API key.
 
 A link names the image reference, an expiry time and an HMAC-SHA256 of both under the server's signing key.
 The reference starts with the tenant, so a link opens that tenant's image only, until it expires.
+
+An excerpt link (a chat answer's citation, :meth:`LinkSigner.excerpt_url`) carries the excerpt itself (its
+location, text and image link, compressed) in a token signed the same way under its own prefix, so that the
+server needs no lookup to show it and each numbered source of an answer has a URL of its own.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 import secrets
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlencode
 
 __all__ = ["LinkSigner"]
+
+_EXCERPT = "excerpt:"  # signed excerpt tokens cannot pass for an image reference, nor the other way round
+_MAX_EXCERPT_BYTES = 64 * 1024
 
 
 class LinkSigner:
@@ -42,3 +53,24 @@ class LinkSigner:
         if size:
             params["size"] = size
         return f"{base.rstrip('/')}/v1/media/{quote(ref)}?{urlencode(params)}"
+
+    def excerpt_url(self, base: str, excerpt: Mapping[str, str | None]) -> str:
+        """Absolute (when ``base`` is) signed URL of a page that shows ``excerpt`` (string fields)."""
+        raw = json.dumps(excerpt, ensure_ascii=False, separators=(",", ":")).encode()
+        token = base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
+        return f"{base.rstrip('/')}/v1/excerpts/{token}?{urlencode(self.query(_EXCERPT + token))}"
+
+    def read_excerpt(self, token: str, expires: str | None, signature: str | None) -> dict[str, str] | None:
+        """The excerpt behind a signed token; None when the signature is wrong or expired, or the token unreadable."""
+        if not self.verify(_EXCERPT + token, expires, signature):
+            return None
+        try:
+            packed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            inflate = zlib.decompressobj()
+            raw = inflate.decompress(packed, _MAX_EXCERPT_BYTES)
+            excerpt = json.loads(raw) if not inflate.unconsumed_tail else None
+        except (binascii.Error, zlib.error, ValueError):
+            return None
+        if not isinstance(excerpt, dict):
+            return None
+        return {str(k): v for k, v in excerpt.items() if isinstance(v, str)}

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["View"]
 
+_EXCERPT_CHARS = 2000
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=_\-\s]")
 _DATA_URL = re.compile(r"^data:(image/[\w.+-]+)?(;[\w=.+-]+)*;base64,(.*)$", re.S)
 
 
@@ -119,6 +121,18 @@ class View:
             thumbnail_url=self.image_url(hit.image_ref, "thumb"),
         )
 
+    def excerpt_url(self, hit: HitOut) -> str:
+        """A signed link to a page showing this hit (its own URL per hit: chat clients merge citations that share
+        one); the text is capped so that the link stays short enough for any client."""
+        text = hit.text or ""
+        excerpt = {
+            "id": hit.id,
+            "location": hit.location,
+            "text": text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS].rstrip() + " […]",
+            "image_url": hit.image_url,
+        }
+        return self.services.links.excerpt_url(self.base_url, excerpt)
+
     def answer(self, answer: Answer) -> AnswerOut:
         cited = set(answer.cited)
         return AnswerOut(
@@ -147,6 +161,21 @@ class View:
     def query_image(self, data_url: str | None) -> Image.Image | None:
         return decode_image(data_url, self.services) if data_url else None
 
+    def can_search_images(self) -> bool:
+        return can_search_images(self.services)
+
+    def check_image(self, data_url: str) -> None:
+        """Refuse (400) what is no inline base64 image, without decoding it: for an image that is not searched
+        (no image model) but must still be a valid request."""
+        payload = _data_url_payload(data_url)
+        if not payload.strip() or _NOT_BASE64.search(payload):
+            raise ApiError(400, "the image is not valid base64", code="bad_image")
+
+
+def can_search_images(services: Services) -> bool:
+    """Whether a loaded embedding model encodes images (else an image query cannot be searched)."""
+    return any("image" in embedder.modalities for embedder in services.rag.models.embedders.values())
+
 
 def decode_image(data_url: str, services: Services) -> Image.Image:
     """A query image sent as a data URL, decoded with the ingest caps. Remote URLs are never fetched.
@@ -156,15 +185,11 @@ def decode_image(data_url: str, services: Services) -> Image.Image:
     """
     from ingest.imaging import fit_pixels, open_image
 
-    match = _DATA_URL.match(data_url.strip())
-    if match is None:
-        raise ApiError(
-            400, "images must be sent inline as base64 data URLs (data:image/...;base64,...)", code="bad_image"
-        )
-    if not any("image" in embedder.modalities for embedder in services.rag.models.embedders.values()):
+    payload = _data_url_payload(data_url)
+    if not can_search_images(services):
         raise ApiError(400, "no loaded model can encode an image query", code="image_query_unsupported")
     try:
-        data = base64.b64decode(match.group(3), validate=False)
+        data = base64.b64decode(payload, validate=False)
     except (binascii.Error, ValueError) as exc:
         raise ApiError(400, f"the image is not valid base64: {exc}", code="bad_image") from exc
     limit = services.settings.api.max_query_image_pixels
@@ -183,6 +208,15 @@ def decode_image(data_url: str, services: Services) -> Image.Image:
     except SourceLoadError as exc:
         raise ApiError(400, f"query image: {exc.message}", code="bad_image") from exc
     return fit_pixels(image, images.max_pixels)
+
+
+def _data_url_payload(data_url: str) -> str:
+    match = _DATA_URL.match(data_url.strip())
+    if match is None:
+        raise ApiError(
+            400, "images must be sent inline as base64 data URLs (data:image/...;base64,...)", code="bad_image"
+        )
+    return match.group(3)
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:

@@ -337,3 +337,12 @@ def test_standalone_question_request_and_the_no_model_fallback() -> None:
     assert follow_up_query("And for the panels?", turns) == "How long is the\nwarranty?\nAnd for the panels?"
     assert follow_up_query("And for the panels?", [turns[1]]) == "And for the panels?"  # no earlier question
     assert follow_up_query("", turns) == ""  # an image-only query stays image-only
+
+
+def test_extractive_answer_renders_source_markdown_as_plain_paragraphs() -> None:
+    source = "# Helios 400 Battery\n\nThe battery carries a 12-year warranty.\n\n## Making a warranty claim\nCall us."
+    answer = extractive_answer(_sources(_hit(1, source), _hit(2, "<h2>Exclusions</h2><p>Misuse voids it.</p>")))
+    first, second = answer.split("\n\n")
+    assert first == "Helios 400 Battery. The battery carries a 12-year warranty. Making a warranty claim. Call us. [1]"
+    assert second == "Exclusions. Misuse voids it. [2]"
+    assert "#" not in answer and "<" not in answer

@@ -1,12 +1,20 @@
 """OpenAI-compatible chat: ``POST /v1/chat/completions`` (streaming or not) and ``GET /v1/models``.
 
 Open WebUI, LibreChat or any OpenAI SDK can use the system as a model. The last user message is the
-question; an image in it (a base64 data URL) is searched with the question and shown to the answer model.
-The user and assistant messages before it are the conversation so far (their text only; our own source
-lists are taken off the assistant's): a follow-up is rewritten into a standalone search and answered with
-that context. System messages from the client are not used: the grounding rules are ours.
-The answer ends with a numbered source list in Markdown (file, page or time range, and a signed link to
-the image of each cited source), which these clients display as is; the same sources come as structured
+question, once the client's wrappers are taken off (:mod:`rag.api.chat_input`: Open WebUI's
+``<attached_files>`` and RAG template); an image in it (a base64 data URL) is searched with the question and
+shown to the answer model. When no loaded model can search by image, the text alone is searched and the
+answer says so. The user and assistant messages before it are the conversation so far (their text only; our
+own source lists are taken off the assistant's): a follow-up is rewritten into a standalone search and
+answered with that context. System messages from the client are not used: the grounding rules are ours.
+
+Helper tasks (a chat title, tags, follow-up suggestions: :mod:`rag.api.chat_tasks`) are not searched: they go
+to the answer model as a plain chat, or without one get a valid reply built from the question.
+
+Sources come three ways: as ``url_citation`` annotations, one per numbered source in order, each with its own
+signed link to the excerpt and its location as the title (Open WebUI turns them into source chips, which
+``[n]`` in the text points at); as a numbered Markdown list after the answer, with the signed links and
+thumbnails of their images, which every client renders (``RAG_API__SOURCES_MARKDOWN``); and as structured
 data in a ``sources`` field that SDKs keep as an extra attribute.
 """
 
@@ -23,11 +31,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.api.chat_input import strip_wrappers
+from rag.api.chat_tasks import HelperTask, recognise
 from rag.api.deps import CallerDep, ServicesDep, StoreReady
 from rag.api.errors import ApiError, brief, error_body
 from rag.api.schemas import AnswerOut, Text
 from rag.api.views import View
-from rag.errors import RagError
+from rag.errors import GenerationError, RagError
 from rag.records import Answer, Turn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -84,21 +94,57 @@ def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, ser
             404, f"the model {brief(body.model)} does not exist; this server offers {name!r}", code="model_not_found"
         )
     view = View(services, caller.tenant, str(request.base_url))
+    completion = _Completion(name, view, markdown=services.settings.api.sources_markdown)
+    task = recognise(_text_of(body.messages[-1].content))
+    if task is not None:
+        return completion.reply(_helper_reply(task, body.messages, services), stream=body.stream, task=task.kind)
     text, image_url = _last_user_message(body.messages)
+    text = strip_wrappers(text)
+    notice = ""
+    if image_url is not None and not view.can_search_images():
+        view.check_image(image_url)
+        image_url, notice = None, IMAGE_NOT_SEARCHED
+        if not text.strip():
+            return completion.reply(f"{notice} Ask the question in words to search the documents.", stream=body.stream)
     image = view.query_image(image_url)
     question = view.query_text(text, image=image is not None)
     history = _history(body.messages)
-    completion = _Completion(name)
     if not body.stream:
         answer = view.answer(services.rag.answer(question, tenant=caller.tenant, image=image, history=history))
-        return completion.full(answer)
+        return completion.full(answer, notice)
     stream = services.rag.answer_stream(question, tenant=caller.tenant, image=image, history=history)
     first = next(stream)  # retrieval and the model's first words: errors here still get an HTTP status
+    return _event_stream(completion.chunks(first, stream, notice))
+
+
+IMAGE_NOT_SEARCHED = (
+    "The attached image could not be used: none of the models loaded on this server can search by image, "
+    "so only the words of the question were searched."
+)
+
+
+def _event_stream(events: Iterator[str]) -> StreamingResponse:
     return StreamingResponse(
-        completion.chunks(first, stream, view),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
+
+
+def _helper_reply(task: HelperTask, messages: list[ChatMessage], services: ServicesDep) -> str:
+    """The answer model's reply to a helper task, asked as a plain chat (no retrieval, no grounding rules), or
+    the task's own cheap reply when there is no model or the model fails (a missing title is no error)."""
+    plain = [
+        {"role": m.role, "content": _text_of(m.content)} for m in messages if m.role in ("system", "user", "assistant")
+    ]
+    try:
+        reply = services.rag.chat(plain)
+    except GenerationError as exc:
+        log.warning("%s %s task: the answer model failed, replying without it: %s", task.client, task.kind, exc)
+        return task.reply
+    if reply is None or not reply.strip():
+        log.info("%s %s task answered without a model and without retrieval", task.client, task.kind)
+        return task.reply
+    log.info("%s %s task answered by the model, without retrieval", task.client, task.kind)
+    return reply
 
 
 def _last_user_message(messages: list[ChatMessage]) -> tuple[str, str | None]:
@@ -149,15 +195,15 @@ def _text_of(content: str | list[dict[str, Any]] | None) -> str:
 
 def _history(messages: list[ChatMessage]) -> list[Turn]:
     """The user and assistant turns before the last user message (text only, oldest first); the source list
-    this server appends to its answers is taken off, since earlier sources are not this request's."""
+    this server appends to its answers is taken off, since earlier sources are not this request's, and so are
+    the client's wrappers around earlier questions."""
     last = max((i for i, m in enumerate(messages) if m.role == "user"), default=0)
     turns: list[Turn] = []
     for message in messages[:last]:
         if message.role not in ("user", "assistant"):
             continue
         text = _text_of(message.content)
-        if message.role == "assistant":
-            text = text.split(_SOURCES_HEADING, 1)[0]
+        text = text.split(_SOURCES_HEADING, 1)[0] if message.role == "assistant" else strip_wrappers(text)
         if text.strip():
             turns.append(Turn(role=message.role, text=text))  # type: ignore[arg-type]
     return turns
@@ -182,28 +228,60 @@ def sources_markdown(answer: AnswerOut) -> str:
     return "\n".join(lines)
 
 
+def citation_annotations(answer: AnswerOut, content: str, view: View) -> list[dict[str, Any]]:
+    """One OpenAI ``url_citation`` per numbered source, in order (clients number their chips by arrival, so
+    ``[n]`` points at the n-th), each with its own signed excerpt link and its location as the title; the
+    indexes span the first ``[n]`` in ``content``, or are empty at its end when the text does not cite it."""
+    notes: list[dict[str, Any]] = []
+    for source in answer.sources:
+        marker = f"[{source.number}]"
+        start = content.find(marker)
+        start, end = (start, start + len(marker)) if start >= 0 else (len(content), len(content))
+        citation = {"url": view.excerpt_url(source.hit), "title": source.hit.location}
+        notes.append({"type": "url_citation", "url_citation": {**citation, "start_index": start, "end_index": end}})
+    return notes
+
+
 class _Completion:
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, view: View, *, markdown: bool) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
+        self.view = view
+        self.markdown = markdown
 
-    def full(self, answer: AnswerOut) -> dict[str, Any]:
+    def _tail(self, answer: AnswerOut) -> str:
+        return sources_markdown(answer) if self.markdown else ""
+
+    def _full(self, message: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer.text + sources_markdown(answer)},
-                    "finish_reason": "stop",
-                }
-            ],
-            "sources": [s.model_dump(mode="json") for s in answer.sources],
-            "outcome": answer.outcome,
+            "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": "stop"}],
+            **extra,
         }
+
+    def full(self, answer: AnswerOut, notice: str = "") -> dict[str, Any]:
+        text = _noticed(notice) + answer.text
+        message = {"content": text + self._tail(answer), "annotations": citation_annotations(answer, text, self.view)}
+        sources = [s.model_dump(mode="json") for s in answer.sources]
+        return self._full(message, sources=sources, outcome=answer.outcome)
+
+    def reply(self, text: str, *, stream: bool, task: str | None = None) -> Any:
+        """A reply that is no answer from the sources (a helper task's, a notice), streamed or not."""
+        extra = {"task": task} if task else {}
+        if not stream:
+            return self._full({"content": text}, **extra)
+        return _event_stream(self._events(iter((text,)), extra))
+
+    def _events(self, pieces: Iterator[str], extra: dict[str, Any]) -> Iterator[str]:
+        yield self._chunk({"role": "assistant", "content": ""})
+        for piece in pieces:
+            yield self._chunk({"content": piece})
+        yield self._chunk({}, "stop", **extra)
+        yield "data: [DONE]\n\n"
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         chunk = {
@@ -216,13 +294,18 @@ class _Completion:
         }
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-    def chunks(self, first: str | Answer, rest: Iterator[str | Answer], view: View) -> Iterator[str]:
+    def chunks(self, first: str | Answer, rest: Iterator[str | Answer], notice: str = "") -> Iterator[str]:
         yield self._chunk({"role": "assistant", "content": ""})
+        if notice:
+            yield self._chunk({"content": _noticed(notice)})
         try:
             for item in _chain(first, rest):
                 if isinstance(item, Answer):
-                    answer = view.answer(item)
-                    tail = sources_markdown(answer)
+                    answer = self.view.answer(item)
+                    notes = citation_annotations(answer, _noticed(notice) + answer.text, self.view)
+                    if notes:
+                        yield self._chunk({"annotations": notes})
+                    tail = self._tail(answer)
                     if tail:
                         yield self._chunk({"content": tail})
                     sources = [s.model_dump(mode="json") for s in answer.sources]
@@ -233,6 +316,10 @@ class _Completion:
             log.warning("chat stream failed: %s", exc)
             yield f"data: {json.dumps(error_body(502, str(exc), type(exc).__name__))}\n\n"
         yield "data: [DONE]\n\n"
+
+
+def _noticed(notice: str) -> str:
+    return f"{notice}\n\n" if notice else ""
 
 
 def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
