@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ingest.chunking import Chunker
-from ingest.discover import SKIPPED, discover
+from ingest.discover import LIMIT, SKIPPED, WalkLimits, discover
 from ingest.loaders.base import LoaderRegistry
 from ingest.loaders.image import ImageLoader
 from ingest.loaders.pdf import PdfLoader
@@ -334,12 +334,18 @@ class IngestPipeline:
     ) -> IngestReport:
         """Ingest ``paths``; ``on_progress(report, path)`` is called after each file (the report is live).
 
-        With ``fail_fast`` the run stops at the first failed file (``report.stopped`` says why).
+        With ``fail_fast`` the run stops at the first failed file (``report.stopped`` says why). ``within``
+        makes it a server-side ingest (the HTTP API's paths): discovery is confined to these folders, never
+        enters the server's own data folders, and is bounded by ``RAG_API__MAX_WALK_FILES`` /
+        ``RAG_API__MAX_WALK_S``; the report lists at most ``RAG_API__MAX_REPORT_ENTRIES`` failed and skipped
+        files each, and counts the rest by reason.
         """
         from tqdm.auto import tqdm
 
         started = time.perf_counter()
         report = IngestReport()
+        if within:
+            report.bounded(self.settings.api.max_report_entries)
         run = _Run(tenant, items=2 * max(self.flush_size, self.image_flush_size), images=2 * self.image_flush_size)
         if self.store.capabilities.single_process:
             # One process owns the embedded store: a source with no point now can only get points from this
@@ -371,7 +377,7 @@ class IngestPipeline:
 
     def _load_stage(self, paths: Iterable[str | Path], run: _Run, within: Sequence[Path]) -> None:
         try:
-            for found in discover(paths, within=within):
+            for found in self._discover(paths, within):
                 if isinstance(found, FileFailure):
                     outcome: Literal["skipped", "failed"] = "skipped" if found.stage == SKIPPED else "failed"
                     sent = run.loaded.put(_Settled(found.path, outcome, found))
@@ -383,6 +389,17 @@ class IngestPipeline:
             run.loaded.put(_Crash(exc))
         finally:
             run.loaded.put(_DONE)
+
+    def _discover(self, paths: Iterable[str | Path], within: Sequence[Path]) -> Iterable[Source | FileFailure]:
+        if not within:
+            return discover(paths)
+        settings, api = self.settings, self.settings.api
+        return discover(
+            paths,
+            within=within,
+            excluded=(settings.data_dir, settings.upload_dir, settings.qdrant_path),
+            limits=WalkLimits(max_entries=api.max_walk_files, max_seconds=api.max_walk_s),
+        )
 
     def _load_source(self, source: Source, run: _Run) -> bool:
         """Send the events of one source; False when the run was stopped."""
@@ -588,17 +605,21 @@ class IngestPipeline:
                 path = event.path
                 if event.outcome == "unchanged":
                     report.unchanged += 1
+                elif event.outcome == "skipped" and event.failure is not None:
+                    report.add_skipped(event.failure)
                 elif event.failure is not None:
-                    (report.skipped if event.outcome == "skipped" else report.failed).append(event.failure)
+                    report.add_failed(event.failure)
+                    if event.failure.stage == LIMIT:
+                        report.stopped = event.failure.reason
             elif isinstance(event, _End):
                 path = str(event.version.source.path)
                 self._discard(run.tenant, event.version)
                 run.settled(event.version)
                 if event.version.failure is not None:
-                    report.failed.append(event.version.failure)
+                    report.add_failed(event.version.failure)
                 else:
                     why = ", ".join(sorted(event.version.dropped)) or "nothing to index"
-                    report.skipped.append(FileFailure(path=path, reason=why, stage="ingest"))
+                    report.add_skipped(FileFailure(path=path, reason=why, stage="ingest"))
             else:  # pragma: no cover - every event type is handled above
                 raise TypeError(f"unexpected ingest event {event!r}")
             if not file_done(path):

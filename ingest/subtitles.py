@@ -7,6 +7,7 @@ settings, and markup tags (``<i>``, ``<c.yellow>``, ``{\\an8}``) all parse; unre
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,9 +59,14 @@ def read_subtitles(path: Path) -> list[Cue]:
 
 
 def find_sidecars(video: Path) -> list[Path]:
-    """Subtitle files that belong to ``video``: ``talk.vtt``, ``talk.srt``, then ``talk.<lang>.srt`` etc."""
+    """Subtitle files that belong to ``video``: ``talk.vtt``, ``talk.srt``, then ``talk.<lang>.srt`` etc.
+
+    Only files that are really in the video's folder count: a sidecar that is a link to elsewhere is
+    ignored, so that a video inside a server's allowed roots never reads (and indexes) a file outside them.
+    """
+    folder = video.parent.resolve()
     exact = [video.with_suffix(suffix) for suffix in SUFFIXES]
-    found = [p for p in exact if p.is_file()]
+    found = [p for p in exact if _beside(p, folder)]
     try:
         siblings = sorted(video.parent.iterdir())
     except OSError:
@@ -69,9 +75,14 @@ def find_sidecars(video: Path) -> list[Path]:
     found += [
         p
         for p in siblings
-        if p.suffix.lower() in SUFFIXES and p.name.startswith(prefix) and p not in found and p.is_file()
+        if p.suffix.lower() in SUFFIXES and p.name.startswith(prefix) and p not in found and _beside(p, folder)
     ]
     return found
+
+
+def _beside(path: Path, folder: Path) -> bool:
+    """A regular file whose resolved path lies directly in ``folder``."""
+    return path.is_file() and Path(os.path.realpath(path)).parent == folder
 
 
 def text_between(cues: Iterable[Cue], start_s: float, end_s: float) -> str:

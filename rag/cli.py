@@ -257,6 +257,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         tenants = sorted(set(settings.api.keys.values()))
         _say(f"{len(settings.api.keys)} API keys for tenants: {', '.join(tenants)}")
     _say(f"serving on http://{host}:{port} (OpenAPI docs at /docs)")
+    if settings.api.access_log:  # our own line per request, whatever RAG_LOG_LEVEL says about the rest
+        logging.getLogger("rag.access").setLevel(logging.INFO)
+    # uvicorn's access log stays off: it logs the query string, where signed links carry their signature.
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
     return 0
 

@@ -87,7 +87,10 @@ class QdrantSettings(_Section):
     url: str | None = Field(default=None, description="Qdrant server URL; when set, the embedded store is not used.")
     api_key: SecretStr | None = None
     collection: str = "rag"
-    timeout_s: int = Field(default=30, ge=1)
+    timeout_s: int = Field(default=30, ge=1, description="Server only: a request to Qdrant fails after this.")
+    reconnect_max_s: float = Field(
+        default=30.0, gt=0, description="Server only: longest wait between attempts to reach an unreachable Qdrant."
+    )
     prefer_grpc: bool = False
     shard_number: int | None = Field(default=None, ge=1, description="Server only: shards of a new collection.")
     replication_factor: int | None = Field(default=None, ge=1, description="Server only: replicas per shard.")
@@ -253,12 +256,20 @@ class ApiSettings(_Section):
     allowed_roots: list[Path] = Field(
         default_factory=list, description="Server-side folders that POST /v1/ingest/paths may read; empty: none."
     )
+    max_walk_files: int = Field(default=100_000, ge=1, description="Files and folders one paths job may look at.")
+    max_walk_s: float = Field(default=600.0, gt=0, description="Seconds one paths job may spend finding its files.")
+    max_report_entries: int = Field(
+        default=100, ge=1, description="Failed and skipped files a paths job lists each; the rest are counted."
+    )
     upload_dir: Path | None = Field(default=None, description="Uploaded files are kept here; default DATA_DIR/uploads.")
     max_upload_mb: float = Field(default=100.0, gt=0, description="Largest uploaded file.")
     max_request_mb: float = Field(default=512.0, gt=0, description="Largest upload request (all files together).")
     max_body_mb: float = Field(default=16.0, gt=0, description="Largest JSON request (query images included).")
     max_files: int = Field(default=100, ge=1, description="Files per upload request.")
     max_query_chars: int = Field(default=4000, ge=1, description="Longest question or search query.")
+    max_query_image_pixels: int = Field(
+        default=50_000_000, ge=1, description="Larger query images are refused from their header, before decoding."
+    )
     ingest_workers: int = Field(default=1, ge=1, le=16, description="Ingest jobs run at the same time.")
     max_jobs: int = Field(default=1000, ge=1, description="Jobs remembered (queued, running and finished).")
     signing_key: SecretStr | None = Field(
@@ -266,6 +277,9 @@ class ApiSettings(_Section):
     )
     link_ttl_s: int = Field(default=24 * 3600, ge=60, description="How long a signed image link stays valid.")
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API.")
+    access_log: bool = Field(
+        default=True, description="Log a line per request: method, route, status, duration, tenant (no key, no query)."
+    )
 
     @field_validator("keys")
     @classmethod

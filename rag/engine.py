@@ -75,6 +75,12 @@ class RAG:
 
     def warm_up(self) -> RAG:
         """Load the models and open the store. Idempotent; call it once at start-up."""
+        self.load_models()
+        self.store.open()
+        return self
+
+    def load_models(self) -> RAG:
+        """Load the models only (the server connects to the store on its own, and retries). Idempotent."""
         if self._models is None:
             _limit_blas_threads()
             self._models = load_embedders(self.settings)
@@ -88,7 +94,6 @@ class RAG:
                 from rag.generator import LiteLLMGenerator
 
                 self._generator = LiteLLMGenerator(self.settings.generation)
-        self.store.open()
         return self
 
     def close(self) -> None:
@@ -154,11 +159,14 @@ class RAG:
         self.store.open()
         return self.store.unfinished(self._tenant(tenant), thorough=True)
 
-    def readiness(self) -> dict[str, str]:
-        """ "ok", or why not, for the store and the models (the API's readiness check)."""
+    def readiness(self, *, store: str | None = None) -> dict[str, str]:
+        """ "ok", or why not, for the store and the models (the API's readiness check). ``store``: why the store
+        is not usable, when the caller already knows (it is then not asked)."""
         checks = {"models": "ok" if self._models is not None else "not loaded"}
+        if store is not None:
+            return {**checks, "store": store}
         try:
-            checks["store"] = "ok" if self.store.ping() else f"{self.store.location} does not answer"
+            checks["store"] = "ok" if self.store.ping() else "Qdrant does not answer"
         except RagError as exc:
             checks["store"] = str(exc)
         return checks

@@ -10,6 +10,7 @@ translated at the boundary with ``raise ... from exc`` so that callers handle on
     │   ├── UnsupportedSourceError  unknown file type, empty file, binary file with a text extension
     │   └── SourceLoadError         corrupt, truncated, encrypted, too large, ...
     ├── StoreError                  the vector store failed or refused
+    │   ├── StoreUnavailableError   the store cannot be reached (refused, timed out): transient, retry later
     │   └── SchemaMismatchError     the collection was built with other models or dimensions
     ├── RetrievalError              a query could not be run
     ├── EvalError                   an evaluation dataset cannot be read (which file, what is wrong)
@@ -33,6 +34,7 @@ __all__ = [
     "SchemaMismatchError",
     "SourceLoadError",
     "StoreError",
+    "StoreUnavailableError",
     "UnsupportedSourceError",
 ]
 
@@ -81,6 +83,17 @@ class SourceLoadError(IngestError):
 
 class StoreError(RagError):
     stage = "store"
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached (connection refused or reset, timed out): retrying later may succeed.
+
+    ``reason`` is the cause alone (no address), for messages shown to API clients.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SchemaMismatchError(StoreError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -29,6 +29,7 @@ __all__ = [
     "Item",
     "Kind",
     "Modality",
+    "Omitted",
     "RerankInfo",
     "SearchFilters",
     "Source",
@@ -201,14 +202,47 @@ class Turn(_Boundary):
     text: str
 
 
+def readable(text: str) -> str:
+    """``text`` as valid Unicode. Python holds a file name that is not UTF-8 with lone surrogates, which
+    JSON (and so every report, payload and response) cannot carry: its raw bytes are shown escaped, ``\\xff``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class FileFailure(_Boundary):
     path: str
     reason: str
     stage: str = "ingest"
 
+    @field_validator("path", "reason")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        return readable(value)
+
+
+class Omitted(BaseModel):
+    """Entries a bounded report left out of its ``failed`` or ``skipped`` list, counted by reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["failed", "skipped"]
+    reason: str
+    count: int = 0
+
+
+# The reason under which a bounded report counts what falls beyond its last reason group.
+OTHER_REASONS = "(other reasons)"
+
 
 class IngestReport(BaseModel):
-    """Summary of one ingest run (filled in as the run goes)."""
+    """Summary of one ingest run (filled in as the run goes).
+
+    A report made :meth:`bounded` keeps at most that many entries in ``failed`` and in ``skipped`` and counts
+    the rest by reason in ``omitted`` (itself at most that many reasons per list): a server's job report stays
+    small however many files a folder holds, and the counts stay exact.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -217,12 +251,50 @@ class IngestReport(BaseModel):
     unchanged: int = 0
     skipped: list[FileFailure] = Field(default_factory=list, description="Files deliberately not ingested.")
     failed: list[FileFailure] = Field(default_factory=list)
+    omitted: list[Omitted] = Field(
+        default_factory=list, description="Failed and skipped files beyond the lists' limit, counted by reason."
+    )
     points_written: int = 0
     points_deleted: int = 0
     seconds: float = 0.0
     stopped: str | None = Field(default=None, description="Why the run stopped before the end (fail-fast).")
     notes: list[str] = Field(default_factory=list, description="What the run could not do fully, and why.")
+    _max_entries: int | None = PrivateAttr(default=None)
+    _omitted_at: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def failed_total(self) -> int:
+        return len(self.failed) + sum(o.count for o in self.omitted if o.outcome == "failed")
+
+    @property
+    def skipped_total(self) -> int:
+        return len(self.skipped) + sum(o.count for o in self.omitted if o.outcome == "skipped")
+
+    def bounded(self, max_entries: int) -> IngestReport:
+        """Keep at most ``max_entries`` (at least 1) entries per list from now on; returns the report."""
+        self._max_entries = max(1, max_entries)
+        return self
+
+    def add_failed(self, entry: FileFailure) -> None:
+        self._add(self.failed, "failed", entry)
+
+    def add_skipped(self, entry: FileFailure) -> None:
+        self._add(self.skipped, "skipped", entry)
+
+    def _add(self, entries: list[FileFailure], outcome: Literal["failed", "skipped"], entry: FileFailure) -> None:
+        limit = self._max_entries
+        if limit is None or len(entries) < limit:
+            entries.append(entry)
+            return
+        key = (outcome, entry.reason)
+        if key not in self._omitted_at:
+            groups = sum(o.outcome == outcome for o in self.omitted)
+            key = key if groups < limit - 1 else (outcome, OTHER_REASONS)
+            if key not in self._omitted_at:
+                self._omitted_at[key] = len(self.omitted)
+                self.omitted.append(Omitted(outcome=outcome, reason=key[1]))
+        self.omitted[self._omitted_at[key]].count += 1

@@ -1,9 +1,12 @@
-"""The FastAPI app: lifespan (models load once), middleware (body limits, CORS), routers, error handlers."""
+"""The FastAPI app: lifespan (models load once), middleware (body limits, CORS, access log), routers, error
+handlers, offline API docs."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,10 +18,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag import __version__
-from rag.api.deps import KeyRing, Services
+from rag.api.access_log import AccessLog
+from rag.api.deps import KeyRing, Services, StoreReady
+from rag.api.docs import install_docs
 from rag.api.errors import error_body, install_error_handlers
 from rag.api.jobs import JobManager
 from rag.api.links import LinkSigner
+from rag.api.readiness import StoreConnection
 from rag.api.routes import health, ingest, media, openai, query, sources
 from rag.config import Settings
 from rag.engine import RAG
@@ -38,8 +44,12 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = rag if rag is not None else RAG.from_settings(settings)
-        await run_in_threadpool(engine.warm_up)
-        await run_in_threadpool(engine.ensure_collection)
+        await run_in_threadpool(engine.load_models)
+        # The server starts without its store: /readyz and the routes that need it say why until it connects.
+        store = StoreConnection(engine.ensure_collection, max_wait_s=settings.qdrant.reconnect_max_s)
+        if engine.store.capabilities.single_process:
+            await run_in_threadpool(store.connect)  # a local directory: ready when the server is
+        store.start()
         shutil.rmtree(settings.upload_dir / ".staging", ignore_errors=True)  # requests cut short by a restart
         jobs = JobManager(
             engine.ingest,
@@ -55,10 +65,12 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
             jobs=jobs,
             links=LinkSigner(signing_key, ttl_s=api.link_ttl_s),
             keys=KeyRing(api.keys),
+            store=store,
         )
         try:
             yield
         finally:
+            await run_in_threadpool(store.close)
             await run_in_threadpool(jobs.shutdown)
             if rag is None:
                 engine.close()
@@ -68,10 +80,15 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
         version=__version__,
         summary="Multimodal RAG: ingest documents, images, PDFs and videos; search; cited answers.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: ours are served from a package
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
-    for router in (health.router, ingest.router, sources.router, query.router, media.router, openai.router):
+    for router in (health.router, ingest.router, media.router, openai.router):
         app.include_router(router)
+    for router in (sources.router, query.router):
+        app.include_router(router, dependencies=[StoreReady])
     if api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -86,17 +103,20 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
         default=int(api.max_body_mb * _MB),
         by_path={ingest.UPLOAD_PATH: int(api.max_request_mb * _MB)},
     )
+    if api.access_log:
+        app.add_middleware(AccessLog)  # outermost of ours: it times the body limit's refusals too
     return app
 
 
 def _upload_display(upload_dir: Path) -> Callable[[str], str]:
-    root = upload_dir.resolve()
+    """Shows uploaded files by the name they were uploaded as, in paths and in texts (failure reasons quote
+    paths: an FFmpeg error names its input file): the server's upload folder never appears in a job."""
+    forms = sorted({str(upload_dir.resolve()), os.path.abspath(upload_dir)}, key=len, reverse=True)
+    # The folder, then its tenant folder (without it: the upload's own name is what is left).
+    pattern = re.compile("(?:" + "|".join(re.escape(f) for f in forms) + r")(?:/[^/\s]+)?(?:/|(?=[\s'\"]|$))")
 
-    def display(path: str) -> str:
-        candidate = Path(path)
-        if candidate.is_absolute() and candidate.is_relative_to(root):
-            return Path(*candidate.relative_to(root).parts[1:]).as_posix()  # without the tenant folder
-        return path
+    def display(text: str) -> str:
+        return pattern.sub("", text)
 
     return display
 

@@ -9,21 +9,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from rag.api.errors import ApiError
+from rag.api.errors import STORE_UNAVAILABLE, ApiError
+from rag.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from rag.api.jobs import JobManager
     from rag.api.links import LinkSigner
+    from rag.api.readiness import StoreConnection
     from rag.config import Settings
     from rag.engine import RAG
 
-__all__ = ["Caller", "CallerDep", "KeyRing", "MaybeCallerDep", "Services", "ServicesDep", "is_loopback"]
+__all__ = [
+    "Caller",
+    "CallerDep",
+    "KeyRing",
+    "MaybeCallerDep",
+    "Services",
+    "ServicesDep",
+    "StoreReady",
+    "is_loopback",
+]
 
 
 @dataclass
@@ -33,6 +45,7 @@ class Services:
     jobs: JobManager
     links: LinkSigner
     keys: KeyRing
+    store: StoreConnection
 
 
 class KeyRing:
@@ -77,6 +90,22 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
+
+def require_store(services: ServicesDep) -> Iterator[None]:
+    """503 at once while the store is down; a request that finds it gone reports it (and still gets a 503)."""
+    problem = services.store.problem
+    if problem is not None:
+        raise ApiError(503, f"the store is not available: {problem}", code=STORE_UNAVAILABLE)
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        services.store.lost(exc.reason)
+        raise
+
+
+StoreReady = Depends(require_store)
+"""For the ``dependencies`` of every route that reads or writes the store."""
+
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
@@ -110,12 +139,14 @@ def _authenticate(request: Request, services: Services, presented: str | None) -
         # server started some other way still refuses remote callers).
         if not is_loopback(request.client.host if request.client else None):
             raise ApiError(403, "this server has no API keys configured and only serves this machine", code="no_keys")
+        request.state.tenant = services.settings.tenant
         return Caller(tenant=services.settings.tenant, authenticated=False)
     if not presented:
         raise ApiError(401, "missing API key (Authorization: Bearer <key>)", code="missing_key", headers=_CHALLENGE)
     tenant = keys.tenant_for(presented)
     if tenant is None:
         raise ApiError(401, "invalid API key", code="invalid_key", headers=_CHALLENGE)
+    request.state.tenant = tenant  # for the access log
     return Caller(tenant=tenant, authenticated=True)
 
 

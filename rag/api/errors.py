@@ -26,12 +26,15 @@ from rag.errors import (
     RetrievalError,
     SchemaMismatchError,
     StoreError,
+    StoreUnavailableError,
     UnsupportedSourceError,
 )
 
-__all__ = ["ApiError", "brief", "error_body", "install_error_handlers"]
+__all__ = ["STORE_UNAVAILABLE", "ApiError", "brief", "error_body", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
+
+STORE_UNAVAILABLE = "store_unavailable"
 
 _TYPES = {
     400: "invalid_request_error",
@@ -101,6 +104,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RagError)
     async def _rag_error(request: Request, exc: RagError) -> JSONResponse:
+        if isinstance(exc, StoreUnavailableError):  # the message names the server: the log has it, clients do not
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return _json(503, f"the store is not available: Qdrant cannot be reached ({exc.reason})", STORE_UNAVAILABLE)
         status = rag_status(exc)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.api.job_store import JobRecord, JobStatus, JobStore
 from rag.errors import BusyError, RagError
-from rag.records import IngestReport
+from rag.records import FileFailure, IngestReport, readable
 
 __all__ = ["FINISHED", "Ingest", "JobCancelled", "JobManager", "JobRequest", "JobStatus", "JobView"]
 
@@ -153,6 +153,9 @@ class _Job:
             self.keys = keys
 
     def view(self, *, display: Callable[[str], str]) -> JobView:
+        def shown(text: str) -> str:
+            return readable(display(text))
+
         with self.lock:
             report = self.report.model_copy(deep=True) if self.report is not None else None
             return JobView(
@@ -163,16 +166,20 @@ class _Job:
                 finished_at=self.finished_at,
                 files_submitted=len(self.paths),
                 files_done=self.files_done,
-                current=display(self.current) if self.current else None,
-                unfinished=[display(p) for p in self.unfinished] if self.status in _STOPPED_EARLY else None,
-                report=_display_report(report, display) if report is not None else None,
-                error=self.error,
+                current=shown(self.current) if self.current else None,
+                unfinished=[shown(p) for p in self.unfinished] if self.status in _STOPPED_EARLY else None,
+                report=_display_report(report, shown) if report is not None else None,
+                error=shown(self.error) if self.error else None,
             )
 
 
 def _display_report(report: IngestReport, display: Callable[[str], str]) -> IngestReport:
-    report.skipped = [f.model_copy(update={"path": display(f.path)}) for f in report.skipped]
-    report.failed = [f.model_copy(update={"path": display(f.path)}) for f in report.failed]
+    def shown(entries: list[FileFailure]) -> list[FileFailure]:
+        return [f.model_copy(update={"path": display(f.path), "reason": display(f.reason)}) for f in entries]
+
+    report.skipped, report.failed = shown(report.skipped), shown(report.failed)
+    report.omitted = [o.model_copy(update={"reason": display(o.reason)}) for o in report.omitted]
+    report.stopped = display(report.stopped) if report.stopped else report.stopped
     return report
 
 
@@ -281,10 +288,12 @@ class JobManager:
             files = list(job.files) if job.files is not None else None
             return JobRequest(status=job.status, paths=list(job.paths), staged=job.staged, files=files)
 
-    def list(self, tenant: str) -> list[JobView]:
+    def list(self, tenant: str, *, limit: int | None = None, offset: int = 0) -> list[JobView]:
+        """The tenant's jobs, newest first: ``limit`` of them after skipping ``offset``."""
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.tenant == tenant]
-        return [j.view(display=self._display) for j in reversed(jobs)]
+            jobs = [j for j in reversed(self._jobs.values()) if j.tenant == tenant]
+        end = None if limit is None else offset + limit
+        return [j.view(display=self._display) for j in jobs[offset:end]]
 
     def cancel(self, tenant: str, job_id: str) -> JobView | None:
         """Ask a job to stop: a queued job never starts, a running one stops after its current file."""
@@ -360,7 +369,7 @@ class JobManager:
                 job.report = report
                 job.unfinished.clear()
             if report.failed:
-                status, error = "completed_with_errors", f"{len(report.failed)} of {report.files_seen} files failed"
+                status, error = "completed_with_errors", f"{report.failed_total} of {report.files_seen} files failed"
         except JobCancelled:
             if not job.cancel.is_set():  # stopped by a shutdown, not by its client
                 self._interrupt(job, "shut down")

@@ -6,6 +6,7 @@ import base64
 import binascii
 import io
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,7 +149,11 @@ class View:
 
 
 def decode_image(data_url: str, services: Services) -> Image.Image:
-    """A query image sent as a data URL, decoded with the ingest caps. Remote URLs are never fetched."""
+    """A query image sent as a data URL, decoded with the ingest caps. Remote URLs are never fetched.
+
+    What can be refused cheaply is refused first: no image model (before the base64 is decoded), then an image
+    over the query pixel cap (from its header, before its pixels are decoded).
+    """
     from ingest.imaging import fit_pixels, open_image
 
     match = _DATA_URL.match(data_url.strip())
@@ -156,13 +161,39 @@ def decode_image(data_url: str, services: Services) -> Image.Image:
         raise ApiError(
             400, "images must be sent inline as base64 data URLs (data:image/...;base64,...)", code="bad_image"
         )
+    if not any("image" in embedder.modalities for embedder in services.rag.models.embedders.values()):
+        raise ApiError(400, "no loaded model can encode an image query", code="image_query_unsupported")
     try:
         data = base64.b64decode(match.group(3), validate=False)
     except (binascii.Error, ValueError) as exc:
         raise ApiError(400, f"the image is not valid base64: {exc}", code="bad_image") from exc
+    limit = services.settings.api.max_query_image_pixels
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > limit:
+        width, height = size
+        raise ApiError(
+            413,
+            f"the query image is {width}x{height} = {width * height} pixels; the limit is {limit} "
+            "(RAG_API__MAX_QUERY_IMAGE_PIXELS)",
+            code="image_too_large",
+        )
     images = services.settings.images
     try:
         image = open_image(io.BytesIO(data), max_source_pixels=images.max_source_pixels, source="query image")
     except SourceLoadError as exc:
         raise ApiError(400, f"query image: {exc.message}", code="bad_image") from exc
     return fit_pixels(image, images.max_pixels)
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the image header alone (``Image.open`` decodes no pixel); None when it cannot be
+    read, and ``open_image`` then says why."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the caps are checked here
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return None

@@ -30,9 +30,10 @@ from rag.store.records import (
     point_id,
     source_point_id,
 )
-from rag.store.schema import CollectionSchema, SparseSchema, VectorSchema
+from rag.store.schema import SCHEMA_VERSION, CollectionSchema, SparseSchema, VectorSchema
 
 __all__ = [
+    "SCHEMA_VERSION",
     "UNFINISHED",
     "CollectionSchema",
     "EdgeStore",

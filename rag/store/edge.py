@@ -155,14 +155,16 @@ class EdgeStore(StoreBase):
         import qdrant_edge as q
 
         self.open()
-        _write_atomically(self.root / _SCHEMA_FILE, json.dumps(schema.as_metadata(), indent=1))
-        if self._shard_dir.exists():  # a create killed before Edge wrote its config
-            shutil.rmtree(self._shard_dir)
         config = q.EdgeConfig(
             vectors={v.name: q.EdgeVectorParams(size=v.dimension, distance=q.Distance.Cosine) for v in schema.vectors},
             sparse_vectors={s.name: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf) for s in schema.sparse} or None,
         )
         with self._call("create", write=True):
+            if self._shard is not None:  # another thread of this process created it meanwhile: check theirs
+                raise StoreError(f"collection {self.collection!r} at {self.location} exists already")
+            _write_atomically(self.root / _SCHEMA_FILE, json.dumps(schema.as_metadata(), indent=1))
+            if self._shard_dir.exists():  # a create killed before Edge wrote its config
+                shutil.rmtree(self._shard_dir)
             self._shard = q.EdgeShard.create(str(self._shard_dir), config)
             # Payload indexes on every filtered field.
             self._shard.update(q.UpdateOperation.create_field_index("tenant", q.KeywordIndexParams(is_tenant=True)))

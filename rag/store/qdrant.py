@@ -12,11 +12,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from rag.config import QdrantSettings
-from rag.errors import StoreError
+from rag.errors import StoreError, StoreUnavailableError
 from rag.sparse import SparseVector
 from rag.store.base import StoreBase, has_terms
 from rag.store.filters import INDEXED_FLAGS, INDEXED_INTEGERS, INDEXED_KEYWORDS, Condition, Flagged, Match, Range, Where
@@ -31,6 +32,19 @@ log = logging.getLogger(__name__)
 
 # Points per upsert request in local mode, whose writes hold the store (it stores ~100 points/s).
 _LOCAL_WRITE_TURN = 32
+_UNAVAILABLE_STATUS = frozenset({502, 503, 504})
+
+
+def _unavailable(what: str, location: str, reason: str) -> StoreUnavailableError:
+    return StoreUnavailableError(f"Qdrant at {location} cannot be reached ({what}): {reason}", reason=reason)
+
+
+def _without_credentials(url: str) -> str:
+    """``http://user:secret@host:6333`` → ``http://***@host:6333``: messages reach logs and API clients."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 class QdrantStore(StoreBase):
@@ -46,7 +60,8 @@ class QdrantStore(StoreBase):
 
     @property
     def location(self) -> str:
-        return self.settings.url or str(self.path)
+        """Where the store is, for messages: the server URL without credentials, or the embedded directory."""
+        return _without_credentials(self.settings.url) if self.settings.url else str(self.path)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -97,8 +112,13 @@ class QdrantStore(StoreBase):
 
         try:
             yield
-        except (UnexpectedResponse, ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+        except UnexpectedResponse as exc:
+            if exc.status_code in _UNAVAILABLE_STATUS:  # a proxy or a server still starting
+                raise _unavailable(what, self.location, f"HTTP {exc.status_code}") from exc
             raise StoreError(f"Qdrant {what} failed at {self.location}: {exc}") from exc
+        except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+            # Connection refused or reset, timeouts (the client's RAG_QDRANT__TIMEOUT_S): transient.
+            raise _unavailable(what, self.location, str(exc) or type(exc).__name__) from exc
 
     def ping(self) -> bool:
         try:

@@ -213,3 +213,172 @@ def test_discovery_streams_arguments_and_directories(tmp_path: Path, monkeypatch
     first = next(discover(args()))
     assert isinstance(first, Source) and first.path.name == "x.txt"
     assert scanned == [tmp_path.name, "d1"]  # d2 is listed only when the walk gets there
+
+
+# -- confined discovery (the HTTP API's server-side paths) --------------------------------------------------
+
+
+@pytest.fixture
+def jail(tmp_path: Path) -> tuple[Path, Path]:
+    """An allowed root ``inbox`` (with a real ``sub`` folder) and, beside it, a ``secret`` folder with links
+    into it from the root: a folder link, a file link, a hidden folder link, a broken link out and a loop."""
+    root = tmp_path / "inbox"
+    touch(root / "sub" / "notes.md", b"# Notes")
+    touch(root / "top.txt", b"top")
+    secret = tmp_path / "secret"
+    touch(secret / "SECRET-a.md", b"# a")
+    touch(secret / "SECRET-b.conf", b"b")
+    touch(secret / "deep" / "SECRET-c.txt", b"c")
+    (root / "link").symlink_to(secret, target_is_directory=True)
+    (root / "sub" / "up").symlink_to(tmp_path, target_is_directory=True)
+    (root / "file.md").symlink_to(secret / "SECRET-a.md")
+    (root / ".hidden").symlink_to(secret, target_is_directory=True)
+    (root / "gone.md").symlink_to(secret / "SECRET-none.md")
+    (root / "loop").symlink_to(root / "loop")
+    (root / "inside.md").symlink_to(root / "sub" / "notes.md")  # a link that stays inside is fine
+    return root, secret
+
+
+SHAPES = [
+    "{root}/s[u]b/../../secret/*",
+    "{root}/s[u]b/../../secret/SECRET-a.md",
+    "{root}/sub/../../secret",
+    "{root}/../secret/*.md",
+    "{root}/link",
+    "{root}/link/*",
+    "{root}/link/SECRET-a.md",
+    "{root}/link/SECRET-none.md",
+    "{root}/link/**",
+    "{root}/l[i]nk/*",
+    "{root}/l?nk/deep/*",
+    "{root}/*/SECRET-*",
+    "{root}/*/*",
+    "{root}/**",
+    "{root}/**/*",
+    "{root}/**/SECRET-*",
+    "{root}/.*/*",
+    "{root}/sub/up/secret/*",
+    "{root}/sub/up/*/SECRET-a.md",
+    "{root}/sub/u[p]/s*/*",
+    "{root}/sub/**/*.md",
+    "{root}/file.md",
+    "{root}/f*.md",
+    "{root}/gone.md",
+    "{root}/loop",
+    "{root}/lo[o]p/*",
+    "{root}",
+    "{secret}",
+    "{secret}/*",
+    "{secret}/SECRET-a.md",
+    "/",
+]
+
+
+def _confined(paths: list[str], root: Path, **kw: object) -> list[Source | FileFailure]:
+    return list(discover(paths, within=[root], **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_confined_discovery_never_names_or_lists_anything_outside_the_roots(
+    jail: tuple[Path, Path], shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, secret = jail
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: (listed.append(os.path.realpath(path)), real_scandir(path))[1])
+    given = shape.format(root=root, secret=secret)
+    records = _confined([given], root)
+    assert records, shape
+    for record in records:
+        # The argument itself may be quoted back (the caller wrote it); nothing else may name a secret.
+        text = f"{record.path if record.path != given else ''} {getattr(record, 'reason', '')}"
+        assert "SECRET" not in text, (shape, record)
+        if isinstance(record, Source):
+            assert record.path.is_relative_to(root.resolve()), (shape, record)
+    # Nothing was walked outside the root: every folder listed resolves into it.
+    assert all(Path(folder).is_relative_to(root.resolve()) for folder in listed), (shape, listed)
+
+
+def test_a_pattern_that_climbs_out_of_a_real_folder_is_refused(jail: tuple[Path, Path]) -> None:
+    root, _ = jail
+    # The reproduction of the issue: ``sub`` exists, so plain glob resolves ``..`` and lists the secret folder.
+    [record] = _confined([f"{root}/s[u]b/../../secret/*"], root)
+    assert isinstance(record, FileFailure) and record.reason == "'..' is not allowed in a server path"
+
+
+def test_outside_and_nonexistent_get_the_same_answer(jail: tuple[Path, Path]) -> None:
+    root, secret = jail
+    answers = set()
+    for name in ("SECRET-a.md", "SECRET-none.md", "SECRET-*.md", "NONE-*.md"):
+        for form in (f"{root}/link/{name}", f"{secret}/{name}"):
+            [record] = _confined([form], root)
+            assert isinstance(record, FileFailure) and record.path == form
+            answers.add((record.reason, record.stage))
+    assert answers == {("outside the allowed roots", "discover")}
+
+
+def test_links_out_met_in_a_walk_are_skipped_under_their_own_names(jail: tuple[Path, Path]) -> None:
+    root, _ = jail
+    sources, failures = split(_confined([root], root))
+    assert names(sources, root) == ["sub/notes.md", "top.txt"]  # inside.md resolves to sub/notes.md
+    assert sorted((Path(f.path).relative_to(root).as_posix(), f.reason, f.stage) for f in failures) == [
+        ("file.md", "link leads outside the allowed roots", "skip"),
+        ("gone.md", "link leads outside the allowed roots", "skip"),
+        ("link", "link leads outside the allowed roots", "skip"),
+        ("loop", "cannot access: Too many levels of symbolic links", "discover"),
+        ("sub/up", "link leads outside the allowed roots", "skip"),
+    ]
+
+
+def test_excluded_folders_inside_a_root_are_never_walked(tmp_path: Path) -> None:
+    touch(tmp_path / "docs" / "a.md")
+    touch(tmp_path / "data" / "uploads" / "globex" / "theirs.md")
+    sources, failures = split(list(discover([tmp_path], within=[tmp_path], excluded=[tmp_path / "data"])))
+    assert names(sources, tmp_path) == ["docs/a.md"]
+    assert [(Path(f.path).name, f.reason) for f in failures] == [("data", "outside the allowed roots")]
+    pattern = tmp_path / "data" / "uploads" / "*" / "*.md"
+    [refused] = discover([pattern], within=[tmp_path], excluded=[tmp_path / "data"])
+    assert isinstance(refused, FileFailure) and refused.reason == "outside the allowed roots"
+
+
+def test_the_confined_glob_matches_what_glob_matches_inside_a_root(tmp_path: Path) -> None:
+    import glob
+
+    for name in ("a.md", "b.txt", ".h.md", "d1/c.md", "d1/d2/e.md", "d1/.hd/f.md", "x[1].md", "d3/g.md"):
+        touch(tmp_path / name)
+    patterns = ["*.md", "*", "**", "**/*.md", "d*/*.md", "d1/**", "d1/**/*.md", ".*", "x[[]1].md", "?.md", "*/d2/*"]
+    for pattern in patterns:
+        assert glob.glob(f"{tmp_path}/{pattern}", recursive=True), pattern  # each pattern matches something
+        plain = [s.path for s in discover([f"{tmp_path}/{pattern}"]) if isinstance(s, Source)]
+        confined = [s.path for s in _confined([f"{tmp_path}/{pattern}"], tmp_path) if isinstance(s, Source)]
+        assert confined == plain, pattern
+
+
+def test_the_walk_stops_at_its_limits_with_a_clear_last_record(tmp_path: Path) -> None:
+    from ingest.discover import LIMIT, WalkLimits
+
+    for i in range(10):
+        touch(tmp_path / f"{i:02d}.md")
+    records = list(discover([tmp_path], within=[tmp_path], limits=WalkLimits(max_entries=4, max_seconds=1e9)))
+    *found, last = records
+    assert [Path(r.path).name for r in found] == ["00.md", "01.md", "02.md", "03.md"]
+    assert isinstance(last, FileFailure) and last.stage == LIMIT and last.path == str(tmp_path)
+    assert "stopped after 4 files and folders" in last.reason and "narrower folder" in last.reason
+    # A time limit of zero stops at the first name looked at; the next argument is not started either.
+    timed = list(discover([tmp_path, tmp_path / "00.md"], within=[tmp_path], limits=WalkLimits(10**9, 0.0)))
+    assert [(r.stage, "RAG_API__MAX_WALK_S" in r.reason) for r in timed] == [(LIMIT, True)]  # type: ignore[union-attr]
+    # Without limits (the CLI) the same walk is complete.
+    assert len(list(discover([tmp_path], within=[tmp_path]))) == 10
+
+
+def test_a_name_that_is_not_utf8_is_a_failure_shown_escaped(tmp_path: Path) -> None:
+    folder = tmp_path / os.fsdecode(b"d\xe9j\xe0")  # latin-1 folder name
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n")
+    (tmp_path / "ok.md").write_text("# ok\n")
+    records = list(discover([tmp_path]))
+    sources = [r for r in records if isinstance(r, Source)]
+    [failure] = [r for r in records if isinstance(r, FileFailure)]
+    assert [s.path.name for s in sources] == ["ok.md"]
+    assert failure.path.endswith("d\\xe9j\\xe0/a.md") and "not valid UTF-8" in failure.reason
+    failure.model_dump_json()  # JSON-safe

@@ -62,3 +62,18 @@ def test_sidecars_exact_name_first_then_language_variants(tmp_path: Path) -> Non
     for name in ("talk.en.srt", "talk.srt", "talk.vtt", "talkative.srt", "other.vtt", "talk.de.vtt"):
         (tmp_path / name).write_text("")
     assert [p.name for p in find_sidecars(video)] == ["talk.vtt", "talk.srt", "talk.de.vtt", "talk.en.srt"]
+
+
+def test_a_sidecar_that_links_out_of_the_video_folder_is_not_read(tmp_path: Path) -> None:
+    # A video inside a server's allowed root must not pull in a file from elsewhere as its "subtitles".
+    secret = tmp_path / "secret.txt"
+    secret.write_text("1\n00:00:00,000 --> 00:00:01,000\nthe password\n")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    video = folder / "talk.mp4"
+    video.write_bytes(b"x")
+    (folder / "talk.srt").symlink_to(secret)
+    (folder / "talk.en.vtt").symlink_to(secret)
+    (folder / "talk.de.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHallo\n")
+    (folder / "talk.fr.srt").symlink_to(folder / "talk.de.srt")  # a link within the folder is fine
+    assert [p.name for p in find_sidecars(video)] == ["talk.de.srt", "talk.fr.srt"]

@@ -18,7 +18,10 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="The store answers and the models are loaded", response_model=Ready)
 def readyz(services: ServicesDep) -> JSONResponse:
-    checks = services.rag.readiness()
+    # While the store is down the background connection knows why; Qdrant is only asked when it is up.
+    checks = services.rag.readiness(store=services.store.problem)
+    if checks["store"] != "ok" and services.store.problem is None:
+        services.store.lost("no answer to a ping")
     ready = all(value == "ok" for value in checks.values())
     body = Ready(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import glob
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, UploadFile, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from rag.api.deps import CallerDep, ServicesDep
+from rag.api.deps import CallerDep, ServicesDep, StoreReady
 from rag.api.errors import ApiError, brief
 from rag.api.jobs import FINISHED, JobView
 from rag.api.schemas import JobAccepted, PathsIn
@@ -29,6 +29,7 @@ def _accepted(request: Request, job: JobView) -> JobAccepted:
     UPLOAD_PATH.removeprefix("/v1"),
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload files to ingest; returns a job to follow",
+    dependencies=[StoreReady],
 )
 async def ingest_upload(
     files: Annotated[list[UploadFile], File(description="The files (a path in the file name keeps folders).")],
@@ -54,41 +55,55 @@ async def ingest_upload(
     "/ingest/paths",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Ingest files or folders that are already on the server, under the allowed roots",
+    dependencies=[StoreReady],
 )
 def ingest_paths(body: PathsIn, request: Request, caller: CallerDep, services: ServicesDep) -> JobAccepted:
-    api = services.settings.api
+    settings = services.settings
+    api = settings.api
     if not api.allowed_roots:
         raise ApiError(403, "server-side paths are disabled (set RAG_API__ALLOWED_ROOTS)", code="paths_disabled")
     if len(body.paths) > api.max_files:
         raise ApiError(413, f"{len(body.paths)} paths; the limit is {api.max_files}", code="too_many_files")
-    roots = [root.resolve() for root in api.allowed_roots]
+    roots = _both_forms(api.allowed_roots)
+    own = _both_forms([settings.data_dir, settings.upload_dir, settings.qdrant_path])
     for given in body.paths:
-        _check_under_roots(given, roots)
-    job = services.jobs.submit(caller.tenant, [Path(p) for p in body.paths], within=roots)
+        _check_server_path(given, roots, own)
+    within = [root.resolve() for root in api.allowed_roots]
+    job = services.jobs.submit(caller.tenant, [Path(p) for p in body.paths], within=within)
     return _accepted(request, job)
 
 
-def _check_under_roots(given: str, roots: list[Path]) -> None:
-    path = Path(given)
+def _both_forms(folders: list[Path]) -> list[PurePosixPath]:
+    """Each folder as configured (made absolute) and resolved: a path may name a root either way."""
+    return [PurePosixPath(form) for folder in folders for form in {os.path.abspath(folder), str(folder.resolve())}]
+
+
+def _check_server_path(given: str, roots: list[PurePosixPath], own: list[PurePosixPath]) -> None:
+    """Refuse a path by its text alone: absolute, no ``..``, lexically under a root, outside the server's folders.
+
+    Nothing on disk is looked at here, so the answer never tells whether a file exists. Discovery then
+    resolves every file, folder and pattern match it meets and keeps only those inside the roots (see
+    :mod:`ingest.discover`): a link inside a root cannot lead it out.
+    """
+    path = PurePosixPath(given)
     if not path.is_absolute():
-        raise ApiError(400, f"{given}: server paths must be absolute", code="relative_path")
-    # A pattern is checked by its fixed part; every file it and any folder yields are checked again at ingest.
-    fixed = Path(*path.parts[: _fixed_depth(path)])
-    resolved = fixed.resolve()
-    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        raise ApiError(403, f"{given}: outside the allowed roots", code="path_not_allowed")
+        raise ApiError(400, f"{brief(given, 200)}: server paths must be absolute", code="relative_path")
+    if ".." in path.parts:
+        raise ApiError(400, f"{brief(given, 200)}: '..' is not allowed in server paths", code="parent_path")
+    # Literal comparison of the leading parts: a glob character in a root's own name is still that name.
+    inside = any(path.parts[: len(root.parts)] == root.parts for root in roots)
+    if not inside or any(path.parts[: len(folder.parts)] == folder.parts for folder in own):
+        raise ApiError(403, f"{brief(given, 200)}: outside the allowed roots", code="path_not_allowed")
 
 
-def _fixed_depth(path: Path) -> int:
-    for depth, part in enumerate(path.parts):
-        if glob.has_magic(part):
-            return depth
-    return len(path.parts)
-
-
-@router.get("/jobs", summary="The caller's jobs, newest first")
-def list_jobs(caller: CallerDep, services: ServicesDep) -> list[JobView]:
-    return services.jobs.list(caller.tenant)
+@router.get("/jobs", summary="The caller's jobs, newest first, a page at a time (limit, offset)")
+def list_jobs(
+    caller: CallerDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs, newest first.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Jobs to skip (the next page starts at offset + limit).")] = 0,
+) -> list[JobView]:
+    return services.jobs.list(caller.tenant, limit=limit, offset=offset)
 
 
 @router.get("/jobs/{job_id}", summary="A job's status, progress and report", name="get_job")
@@ -111,6 +126,7 @@ def cancel_job(job_id: str, caller: CallerDep, services: ServicesDep) -> JobView
     "/jobs/{job_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Run a finished job again as a new job (one interrupted by a restart, say); unchanged files are skipped",
+    dependencies=[StoreReady],
 )
 def retry_job(job_id: str, request: Request, caller: CallerDep, services: ServicesDep) -> JobAccepted:
     old = services.jobs.request(caller.tenant, job_id)

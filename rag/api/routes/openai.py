@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.api.deps import CallerDep, ServicesDep
+from rag.api.deps import CallerDep, ServicesDep, StoreReady
 from rag.api.errors import ApiError, brief, error_body
 from rag.api.schemas import AnswerOut, Text
 from rag.api.views import View
@@ -72,7 +72,11 @@ def list_models(caller: CallerDep, services: ServicesDep) -> ModelList:
     return ModelList(data=[ModelCard(id=services.settings.api.model_name, created=_STARTED)])
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat completion over the caller's sources")
+@router.post(
+    "/chat/completions",
+    summary="OpenAI-compatible chat completion over the caller's sources",
+    dependencies=[StoreReady],
+)
 def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, services: ServicesDep) -> Any:
     name = services.settings.api.model_name
     if body.model != name:

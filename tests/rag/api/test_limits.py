@@ -58,7 +58,7 @@ def test_too_many_files(make_client: Any) -> None:
         ({"query": "ok", "limit": 0}, 422, "validation_error"),
         ({"query": "ok", "unknown": 1}, 422, "validation_error"),
         ({"image": "https://example.com/cat.png"}, 400, "bad_image"),
-        ({"image": "data:image/png;base64,bm90IGFuIGltYWdl"}, 400, "bad_image"),
+        ({"image": "data:image/png;base64,bm90IGFuIGltYWdl"}, 400, "image_query_unsupported"),  # text models only
         ({"query": "ok", "filters": {"modalities": ["smell"]}}, 422, "validation_error"),
     ],
 )
