@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import SchemaMismatchError
+from rag.errors import SchemaMismatchError, StoreError
 from rag.store import (
     UNFINISHED,
     CollectionSchema,
@@ -18,6 +18,7 @@ from rag.store import (
     point_id,
     source_point_id,
 )
+from tests.rag.store.conftest import open_store
 
 SCHEMA = CollectionSchema((VectorSchema("text", 4, "text-model"), VectorSchema("image", 3, "image-model")))
 
@@ -373,3 +374,45 @@ def test_a_thorough_scan_finds_unrecorded_versions_of_stores_from_before_the_fla
     assert (found.content_hash, found.published) == ("h0", False)
     store.recover(thorough=True)
     assert store.unfinished("a", thorough=True) == [] and store.count("a") == 1
+
+
+def test_edge_refuses_a_local_mode_store_of_an_earlier_version_instead_of_reading_it_empty(tmp_path: Path):
+    local = open_store("local", tmp_path / "q")
+    local.ensure_collection(SCHEMA)
+    local.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
+    local.close()
+    with pytest.raises(StoreError, match=r"local mode.*RAG_QDRANT__EMBEDDED=local"):
+        open_store("edge", tmp_path / "q")
+
+
+def test_edge_searches_run_while_another_thread_writes(tmp_path: Path):
+    import threading
+
+    store = open_store("edge", tmp_path / "q")
+    store.ensure_collection(SCHEMA)
+    store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0]) for i in range(50)])
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for n in range(20):
+                store.upsert([_text("a", f"/w{n}", f"c{i}", [0, 1, i, 0]) for i in range(64)])
+                store.hide_stale_many("a", {f"/w{n}": "other"})
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    searches = 0
+    while not done.is_set() or searches < 5:
+        hits = store.search(
+            {"text": np.array([1, 0, 0, 0.0])}, where=StoreFilter(tenant="a"), limit=5, prefetch_limit=5
+        )
+        assert hits and all(h.payload["source_id"] == "/d" for h in hits)
+        searches += 1
+    writer.join()
+    assert errors == [] and store.count("a") == 50  # every written point is hidden (flagged) again
+    store.close()
