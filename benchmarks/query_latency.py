@@ -1,12 +1,14 @@
-"""Query latency by stage at several collection sizes, in the embedded Qdrant store.
+"""Query latency by stage at several collection sizes, in the embedded store (Qdrant Edge).
 
 Stages, timed per query (p50/p95 over ``--queries`` queries, after ``--warmup`` untimed ones):
 
 * ``encode``      query → MiniLM dense vector + BM25 sparse vector (``Retriever.encode``);
                   baseline: ``SentenceTransformer.encode`` of the same query, called directly.
 * ``search``      one fused Qdrant query, dense + sparse prefetches, RRF (``Retriever.search_encoded``);
-                  baselines: the same call on the dense vector alone, and exact numpy search (one matrix
-                  product + top-k) over the same vectors in memory.
+                  baselines: the same call on the dense vector alone, the same fused call on qdrant-client's
+                  local mode holding the same points (``search_local``, the embedded store before Qdrant
+                  Edge; ``--no-local`` skips it), and exact numpy search (one matrix product + top-k) over the
+                  same vectors in memory.
 * ``rerank``      the fused top ``--rerank-candidates`` hits through ``CrossEncoderReranker``; by default a
                   tiny random Qwen3-VL reranker built offline (plumbing cost only, not a real model's
                   latency); ``--reranker DIR`` for a real CrossEncoder; no baseline.
@@ -15,13 +17,15 @@ Stages, timed per query (p50/p95 over ``--queries`` queries, after ``--warmup`` 
                   streamed with plain httpx.
 
 Points are synthetic (random unit vectors, Zipf-distributed pseudo-words for the sparse side) and are
-upserted straight through ``QdrantStore``; the collection grows from one size to the next. The embedded
-store warns above 20,000 points: it searches exhaustively and filters payloads in Python.
+upserted straight through the stores (``EdgeStore``, and ``QdrantStore`` in local mode); the collection grows
+from one size to the next, and after each size the Edge store is closed and opened again (``reopen``). Local
+mode warns above 20,000 points: it searches exhaustively and filters payloads in Python.
 
 Outputs (``--out``): ``query_latency.json``, ``query_latency.md`` and, with matplotlib (the ``bench``
 extra), ``query_latency.png``.
 
-    python benchmarks/query_latency.py                       # 1k, 10k, 50k points, 20 queries each
+    python benchmarks/query_latency.py                       # 1k and 10k points, 20 queries each
+    python benchmarks/query_latency.py --large               # also 50k and 100k (long with local mode)
     python benchmarks/query_latency.py --sizes 200 --queries 3 --out /tmp/bench   # a smoke run
 """
 
@@ -52,7 +56,11 @@ log = logging.getLogger("benchmarks.query_latency")
 DIM = 384
 TENANT = "bench"
 STAGES = ("encode", "search", "rerank", "first_token")
-BASELINES = {"encode": ("encode_raw",), "search": ("search_dense", "search_numpy"), "first_token": ("first_token_raw",)}
+BASELINES = {
+    "encode": ("encode_raw",),
+    "search": ("search_dense", "search_local", "search_numpy"),
+    "first_token": ("first_token_raw",),
+}
 
 
 def _percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -141,7 +149,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from rag.reranker import CrossEncoderReranker
     from rag.retriever import Retriever
     from rag.sparse import SPARSE_VECTOR, Bm25Encoder
-    from rag.store import CollectionSchema, QdrantStore, SparseSchema, VectorSchema
+    from rag.store import CollectionSchema, EdgeStore, QdrantStore, SparseSchema, VectorSchema
     from rag.testing.openai_stub import OpenAIStub
 
     threads_before = torch.get_num_threads()
@@ -152,13 +160,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder = load_embedders(settings).embedders["text"]
     raw_model = embedder._model  # type: ignore[attr-defined]
     sparse = Bm25Encoder()
-    store = QdrantStore(QdrantSettings(collection="bench"), path=workdir / "qdrant")
+    store = EdgeStore(QdrantSettings(collection="bench"), path=workdir / "qdrant")
     schema = CollectionSchema(
         (VectorSchema("text", embedder.dimension, embedder.model_id),),
         sparse=(SparseSchema(SPARSE_VECTOR, sparse.encoder_id),),
     )
     store.ensure_collection(schema, recreate=True)
     retriever = Retriever(embedders={"text": embedder}, store=store, settings=RetrievalSettings(), sparse=sparse)
+    local = local_retriever = None
+    if args.local:
+        local = QdrantStore(QdrantSettings(collection="bench", embedded="local"), path=workdir / "local")
+        local.ensure_collection(schema, recreate=True)
+        local_retriever = Retriever(
+            embedders={"text": embedder}, store=local, settings=RetrievalSettings(), sparse=sparse
+        )
 
     reranker = None
     reranker_name = "none"
@@ -192,7 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     http = httpx.Client(timeout=30)
 
-    results: dict[str, Any] = {"sizes": {}, "upsert": []}
+    results: dict[str, Any] = {"sizes": {}, "upsert": [], "upsert_local": [], "reopen": []}
     caught: list[str] = []
     all_vectors = np.zeros((0, DIM), dtype=np.float32)
     count = 0
@@ -200,29 +215,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for size in sorted(args.sizes):
             with warnings.catch_warnings(record=True) as seen:
                 warnings.simplefilter("always")
-                t_upsert = 0.0
+                t_upsert = t_local = 0.0
                 added = size - count
                 while count < size:
                     stop = min(size, count + 5000)
                     records, vectors = _synthetic_points(rng, vocab, count, stop, sparse)
                     elapsed, _ = _timed(lambda records=records: store.upsert(records))
                     t_upsert += elapsed
+                    if local is not None:
+                        t_local += _timed(lambda records=records: local.upsert(records))[0]
                     all_vectors = np.vstack([all_vectors, vectors])
                     count = stop
-                results["upsert"].append(
-                    {
-                        "size": size,
-                        "points": added,
-                        "seconds": round(t_upsert, 2),
-                        "points_per_s": round(added / t_upsert, 1),
-                    }
-                )
+                for key, seconds in (("upsert", t_upsert), ("upsert_local", t_local)):
+                    if seconds:
+                        results[key].append(
+                            {
+                                "size": size,
+                                "points": added,
+                                "seconds": round(seconds, 2),
+                                "points_per_s": round(added / seconds, 1),
+                            }
+                        )
+                store.close()
+                t_reopen, _ = _timed(lambda: (store.open(), store.count(TENANT)))
+                results["reopen"].append({"size": size, "seconds": round(t_reopen, 3)})
                 log.warning(
                     "size %d: %d points upserted in %.1f s; timing %d queries", size, added, t_upsert, len(queries)
                 )
                 samples: dict[str, list[float]] = {
-                    k: [] for k in ("encode", "encode_raw", "search", "search_dense", "search_numpy", "rerank",
-                                    "first_token", "first_token_raw", "total")
+                    k: [] for k in ("encode", "encode_raw", "search", "search_dense", "search_local", "search_numpy",
+                                    "rerank", "first_token", "first_token_raw", "total")
                 }  # fmt: skip
                 for index, query in enumerate(queries):
                     t_enc, encoded = _timed(lambda query=query: retriever.encode(query))
@@ -241,6 +263,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             encoded, tenant=TENANT, limit=max(args.rerank_candidates, 10), vectors=("text",)
                         )
                     )
+                    t_local = 0.0
+                    if local_retriever is not None:
+                        t_local, _ = _timed(
+                            lambda encoded=encoded: local_retriever.search_encoded(
+                                encoded, tenant=TENANT, limit=max(args.rerank_candidates, 10)
+                            )
+                        )
                     t_numpy, _ = _timed(
                         lambda dense=dense, matrix=all_vectors: np.argpartition(-(matrix @ dense), 10)[:10]
                     )
@@ -258,11 +287,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if index < args.warmup:
                         continue
                     for key, value in (("encode", t_enc), ("encode_raw", t_raw), ("search", t_search),
-                                       ("search_dense", t_dense), ("search_numpy", t_numpy), ("rerank", t_rerank),
+                                       ("search_dense", t_dense), ("search_local", t_local),
+                                       ("search_numpy", t_numpy), ("rerank", t_rerank),
                                        ("first_token", t_first), ("first_token_raw", t_first_raw),
                                        ("total", t_enc + t_search + t_rerank + t_first)):  # fmt: skip
                         samples[key].append(value)
-                stats = {k: _percentiles(v) for k, v in samples.items() if v and (k != "rerank" or reranker)}
+                stats = {
+                    k: _percentiles(v)
+                    for k, v in samples.items()
+                    if v and (k != "rerank" or reranker) and (k != "search_local" or local)
+                }
                 ratios: dict[str, float] = {}
                 for stage, baselines in BASELINES.items():
                     for baseline in baselines:
@@ -274,6 +308,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         http.close()
         stub.stop()
         store.close()
+        if local is not None:
+            local.close()
         torch.set_num_threads(threads_before)
     results["meta"] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -282,7 +318,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "torch_threads": args.threads,
         "queries": args.queries,
         "warmup": args.warmup,
-        "store": "embedded Qdrant (QdrantClient(path=...))",
+        "store": "Qdrant Edge (EdgeStore; exact search); baseline: qdrant-client local mode",
         "encoder": f"{embedder.model_id} + {sparse.encoder_id}",
         "reranker": reranker_name,
         "rerank_candidates": args.rerank_candidates if reranker is not None else 0,
@@ -322,11 +358,14 @@ def to_markdown(results: dict[str, Any]) -> str:
                 else:
                     ratio = ratios.get(f"{stage}/{baseline}")
                     lines.append(head + f"| {baseline} | {stats[baseline]['p50_ms']:.1f} | {ratio:.2f}× |")
-    lines += ["", "Store upserts while building (synthetic points, no embedding):", ""]
-    lines += [
-        f"- {u['points']:,} points to reach {u['size']:,}: {u['seconds']} s ({u['points_per_s']:,} points/s)"
-        for u in results["upsert"]
-    ]
+    lines += ["", "Store upserts while building (synthetic points, no embedding), and reopening the Edge store:", ""]
+    for key, name in (("upsert", "Edge"), ("upsert_local", "local mode")):
+        lines += [
+            f"- {name}: {u['points']:,} points to reach {u['size']:,}: {u['seconds']} s "
+            f"({u['points_per_s']:,} points/s)"
+            for u in results.get(key, [])
+        ]
+    lines += [f"- Edge reopened at {r['size']:,} points: {r['seconds']} s" for r in results.get("reopen", [])]
     if meta["warnings"]:
         lines += ["", "Warnings from the store:", ""] + [f"- {w}" for w in meta["warnings"]]
     return "\n".join(lines) + "\n"
@@ -343,18 +382,18 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         return False
     sizes = [int(s) for s in results["sizes"]]
     fig, ax = plt.subplots(figsize=(8, 5))
-    series = ("encode", "search", "search_dense", "search_numpy", "rerank", "first_token", "total")
+    series = ("encode", "search", "search_dense", "search_local", "search_numpy", "rerank", "first_token", "total")
     for name in series:
         p50 = [results["sizes"][str(s)]["stages"].get(name, {}).get("p50_ms") for s in sizes]
         if any(v is None for v in p50):
             continue
         p95 = [results["sizes"][str(s)]["stages"][name]["p95_ms"] for s in sizes]
-        style = "--" if name in ("search_dense", "search_numpy") else "-"
+        style = "--" if name in ("search_dense", "search_local", "search_numpy") else "-"
         line = ax.plot(sizes, p50, style, marker="o", label=f"{name} p50")[0]
         ax.fill_between(sizes, p50, p95, color=line.get_color(), alpha=0.12)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("points in the collection (embedded Qdrant)")
+    ax.set_xlabel("points in the collection (Qdrant Edge; search_local: qdrant-client local mode)")
     ax.set_ylabel("latency per query, ms (band: p50–p95)")
     ax.set_title("Query latency by stage")
     ax.grid(True, which="both", alpha=0.3)
@@ -367,7 +406,9 @@ def plot(results: dict[str, Any], path: Path) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 50_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--large", action="store_true", help="also 50k and 100k points (long with local mode)")
+    parser.add_argument("--no-local", dest="local", action="store_false", help="no local-mode baseline")
     parser.add_argument("--queries", type=int, default=20, help="timed queries per size")
     parser.add_argument("--warmup", type=int, default=2, help="untimed queries per size")
     parser.add_argument("--rerank-candidates", type=int, default=30)
@@ -377,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
+    if args.large:
+        args.sizes = sorted({*args.sizes, 50_000, 100_000})
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     results = run(args)
     args.out.mkdir(parents=True, exist_ok=True)

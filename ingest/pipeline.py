@@ -50,7 +50,7 @@ from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
-from rag.store import UNFINISHED, PointRecord, QdrantStore, SourceRecord, point_id
+from rag.store import UNFINISHED, PointRecord, SourceRecord, Store, point_id
 
 __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256", "source_hash"]
 
@@ -304,7 +304,7 @@ class IngestPipeline:
         *,
         settings: Settings,
         embedders: Mapping[str, Embedder],
-        store: QdrantStore,
+        store: Store,
         media: MediaStore,
         loaders: LoaderRegistry,
         profile: str = "",
@@ -347,10 +347,10 @@ class IngestPipeline:
         if within:
             report.bounded(self.settings.api.max_report_entries)
         run = _Run(tenant, items=2 * max(self.flush_size, self.image_flush_size), images=2 * self.image_flush_size)
-        if self.store.embedded:
+        if self.store.capabilities.single_process:
             # One process owns the embedded store: a source with no point now can only get points from this
             # run, so it has no stale version to delete. Each filtered delete scans the whole collection
-            # there (no payload indexes), so skipping the needless ones keeps ingest close to model speed.
+            # in local mode (no payload indexes), so skipping the needless ones keeps ingest close to model speed.
             run.present = self.store.source_ids(tenant)
         threads = [
             threading.Thread(target=self._load_stage, args=(paths, run, within), name="ingest-load", daemon=True),
@@ -643,7 +643,7 @@ class IngestPipeline:
                 report.notes.append(note)
         # Reads see finished versions only (see rag.store): hide the older versions, write the records, make
         # the new points visible, then delete what was hidden. A crash between two steps is recovered at the
-        # next open or ingest (QdrantStore.recover), and no read ever sees two versions of a source.
+        # next open or ingest (Store.recover), and no read ever sees two versions of a source.
         keep = {
             v.source.source_id: v.content_hash for v in versions if present is None or v.source.source_id in present
         }

@@ -94,6 +94,17 @@ class QdrantSettings(_Section):
     prefer_grpc: bool = False
     shard_number: int | None = Field(default=None, ge=1, description="Server only: shards of a new collection.")
     replication_factor: int | None = Field(default=None, ge=1, description="Server only: replicas per shard.")
+    embedded: Literal["edge", "local"] = Field(
+        default="edge",
+        description="Embedded engine when no URL is set: edge (Qdrant Edge, Qdrant's engine in-process) or local "
+        "(qdrant-client's local mode: slow past ~20k points; stores written before Qdrant Edge).",
+    )
+    exact_below: int = Field(
+        default=100_000,
+        ge=0,
+        description="Searches are exact (every matching point scored) while the store holds at most this many "
+        "points; above, HNSW where one is built.",
+    )
     upsert_batch_size: int = Field(default=256, ge=1)
     recover_after_s: int = Field(
         default=6 * 3600,

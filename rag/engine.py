@@ -23,7 +23,7 @@ from rag.records import Answer, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
-from rag.store import CollectionSchema, QdrantStore, SourceRecord, SparseSchema, UnfinishedVersion, VectorSchema
+from rag.store import CollectionSchema, SourceRecord, SparseSchema, UnfinishedVersion, VectorSchema, make_store
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -56,7 +56,7 @@ class RAG:
         self._reranker = reranker
         self._generator = generator
         self._orchestrator: QueryOrchestrator | None = None
-        self.store = QdrantStore(settings.qdrant, path=settings.qdrant_path)
+        self.store = make_store(settings.qdrant, path=settings.qdrant_path)
         self.media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
         self._retriever: Retriever | None = None
         # Hybrid search: BM25 weights for text points (cheap to build; the stemmer loads on first use).
@@ -142,7 +142,7 @@ class RAG:
         opened (ingest runs in this process start after that). On a server, other workers may be writing,
         so each call removes only versions older than ``RAG_QDRANT__RECOVER_AFTER_S``.
         """
-        if self.store.embedded:
+        if self.store.capabilities.single_process:
             if self._recovered:
                 return []
             versions = self.store.recover(thorough=True)

@@ -20,7 +20,7 @@ from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.records import Hit, SearchFilters
 from rag.sparse import SPARSE_VECTOR, SparseEncoder
-from rag.store import QdrantStore, QueryVector, StoredHit, StoreFilter
+from rag.store import QueryVector, Store, StoredHit, StoreFilter
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,7 +43,7 @@ class Retriever:
         self,
         *,
         embedders: Mapping[str, Embedder],
-        store: QdrantStore,
+        store: Store,
         settings: RetrievalSettings,
         sparse: SparseEncoder | None = None,
     ) -> None:

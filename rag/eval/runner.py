@@ -125,7 +125,7 @@ class EvalWorkspace:
         """Close ``rag``; unless kept, drop the server collection and remove the directory."""
         if rag is not None:
             try:
-                if not self.keep and not rag.store.embedded:
+                if not self.keep and not rag.store.capabilities.single_process:
                     rag.store.drop_collection()
             finally:
                 rag.close()

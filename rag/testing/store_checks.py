@@ -1,6 +1,6 @@
 """Check what an ingest run left in the store: snapshots to compare runs, and the crash-safety invariant.
 
-Used by the ingest tests (interrupted runs, parallel workers); works on any :class:`~rag.store.QdrantStore`.
+Used by the ingest tests (interrupted runs, parallel workers); works on any :class:`~rag.store.Store`.
 """
 
 from __future__ import annotations
@@ -12,27 +12,20 @@ from typing import Any
 import numpy as np
 
 from rag.media import MediaStore
-from rag.store import QdrantStore
+from rag.store import Store
 
 __all__ = ["VOLATILE_PAYLOAD", "assert_consistent", "assert_same_collection", "collection_snapshot"]
 
 VOLATILE_PAYLOAD = frozenset({"ingested_at"})
 
 
-def collection_snapshot(store: QdrantStore, media_root: Path) -> dict[str, Any]:
+def collection_snapshot(store: Store, media_root: Path) -> dict[str, Any]:
     """Everything a run leaves behind, minus timestamps: points (payload, vectors), source records, media."""
     points: dict[str, dict[str, Any]] = {}
-    offset = None
-    while True:
-        batch, offset = store.client.scroll(
-            store.collection, limit=1_000, offset=offset, with_payload=True, with_vectors=True
-        )
-        for point in batch:
-            payload = {k: v for k, v in (point.payload or {}).items() if k not in VOLATILE_PAYLOAD}
-            vectors = {name: _as_array(vec) for name, vec in (point.vector or {}).items()}
-            points[str(point.id)] = {"payload": payload, "vectors": vectors}
-        if offset is None:
-            break
+    for point in store.points(vectors=True):
+        payload = {k: v for k, v in point.payload.items() if k not in VOLATILE_PAYLOAD}
+        vectors = {name: _as_array(vec) for name, vec in point.vectors.items()}
+        points[point.id] = {"payload": payload, "vectors": vectors}
     # Stored images, and any half-written temporary file a killed run left behind.
     media = sorted(p.relative_to(media_root).as_posix() for p in media_root.rglob("*") if p.is_file())
     return {"points": points, "media": media}

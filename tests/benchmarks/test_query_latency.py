@@ -25,15 +25,18 @@ def test_query_latency_benchmark_writes_json_markdown_and_plot(tmp_path: Path, t
     assert list(results["sizes"]) == ["60", "150"]  # grown in ascending order
     at = results["sizes"]["150"]
     assert at["points"] == 150
-    for stage in ("encode", "encode_raw", "search", "search_dense", "search_numpy", "rerank", "first_token", "total"):
+    stages = ("encode", "encode_raw", "search", "search_dense", "search_local", "search_numpy", "rerank")
+    for stage in (*stages, "first_token", "total"):
         assert at["stages"][stage]["n"] == 2 and at["stages"][stage]["p95_ms"] >= at["stages"][stage]["p50_ms"] > 0
     assert set(at["ratios_p50"]) == {
         "encode/encode_raw",
         "search/search_dense",
+        "search/search_local",
         "search/search_numpy",
         "first_token/first_token_raw",
     }
-    assert [u["size"] for u in results["upsert"]] == [60, 150]
+    assert [u["size"] for u in results["upsert"]] == [60, 150] == [u["size"] for u in results["upsert_local"]]
+    assert [r["size"] for r in results["reopen"]] == [60, 150]
     markdown = (out / "query_latency.md").read_text()
     assert "| 150 | search |" in markdown and "search_numpy" in markdown
     if importlib.util.find_spec("matplotlib") is not None:  # the optional `bench` extra

@@ -50,8 +50,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def _points(rag) -> list[dict]:
-    points, _ = rag.store.client.scroll(rag.store.collection, limit=10_000, with_payload=True, with_vectors=True)
-    return [{"id": str(p.id), "vectors": sorted(p.vector or {}), **(p.payload or {})} for p in points]
+    return [{"id": p.id, "vectors": sorted(p.vectors), **p.payload} for p in rag.store.points()]
 
 
 def test_ingest_writes_text_image_and_page_points_with_payload(make_rag, corpus: Path):

@@ -1,10 +1,12 @@
 """Crash safety: ``rag ingest`` killed with SIGKILL at random moments, then run again, ends with exactly the
 collection an uninterrupted run writes (same points, payloads, vectors, source records, stored images).
 
-The ingest runs in real subprocesses against an embedded store; kills land at seeded random moments, and at
-one moment chosen by what is already stored: the corpus starts with a long file that holds most of the points,
-and the first run is killed once 40% of all points are stored, which is inside that file's writes, so at
-least one kill always hits a source half-written.
+The ingest runs in real subprocesses against the embedded store (Qdrant Edge, the default; the recovery test
+also on qdrant-client's local mode); kills land at seeded random moments, and at one moment chosen by what is
+already stored: the corpus starts with a long file that holds most of the points, and the first run is killed
+once 40% of all points are stored, which is inside that file's writes, so at least one kill always hits a
+source half-written. The store cannot be read while the killed process owns it, so the subprocess runs the CLI
+under a small harness that writes how many points its store has acknowledged to a file after each upsert.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import io
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ import pytest
 from PIL import Image
 
 from rag.config import QdrantSettings
-from rag.store import UNFINISHED, QdrantStore
+from rag.store import UNFINISHED, make_store
 from rag.testing.store_checks import assert_consistent, assert_same_collection, collection_snapshot
 
 pytestmark = [
@@ -81,10 +82,12 @@ def _corpus(root: Path) -> Path:
     return root
 
 
-def _env(data_dir: Path, tiny_models: dict[str, Path]) -> dict[str, str]:
+def _env(data_dir: Path, tiny_models: dict[str, Path], engine: str = "edge") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(
         PYTHONPATH=str(REPO),  # this checkout's code, whatever the virtual environment points at
+        RAG_TEST_ACKED=str(data_dir / "acked"),
+        RAG_QDRANT__EMBEDDED=engine,
         RAG_DATA_DIR=str(data_dir),
         RAG_MODELS__PROFILE="cpu",
         RAG_MODELS__TEXT__NAME="bundled:all-MiniLM-L6-v2",
@@ -96,15 +99,35 @@ def _env(data_dir: Path, tiny_models: dict[str, Path]) -> dict[str, str]:
     return env
 
 
-def _rows(storage: Path) -> int:
-    """Points in the embedded store's SQLite file, read without disturbing the writer (0 while absent)."""
-    if not storage.exists():
-        return 0
+# ``rag ingest`` with every acknowledged upsert counted into the file named by RAG_TEST_ACKED (test-only harness).
+_HARNESS = """
+import os, sys
+from pathlib import Path
+from rag.store.base import StoreBase
+from rag.cli import main
+acked = Path(os.environ["RAG_TEST_ACKED"])
+real = StoreBase.upsert
+total = [0]
+def upsert(self, records):
+    real(self, records)
+    total[0] += len(records)
+    acked.write_text(str(total[0]))
+StoreBase.upsert = upsert
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _acked(data_dir: Path) -> int:
+    """Points the running ingest's store has acknowledged (0 before the first upsert)."""
     try:
-        with sqlite3.connect(f"file:{storage}?mode=ro", uri=True, timeout=0.05) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
-    except sqlite3.OperationalError:  # locked for a write, or the table is not created yet
-        return -1
+        return int((data_dir / "acked").read_text() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _lock_file(data_dir: Path, engine: str) -> Path:
+    """A file the ingest holds open from the moment it owns the store."""
+    return data_dir / "qdrant" / ("edge/rag/owner.lock" if engine == "edge" else "owner.lock")
 
 
 def _run_and_kill(
@@ -131,8 +154,8 @@ def _run_and_kill(
     return False
 
 
-def _snapshot(data_dir: Path) -> dict[str, Any]:
-    store = QdrantStore(QdrantSettings(), path=data_dir / "qdrant")
+def _snapshot(data_dir: Path, engine: str = "edge") -> dict[str, Any]:
+    store = make_store(QdrantSettings(embedded=engine), path=data_dir / "qdrant")
     store.open()
     try:
         if not store.exists():
@@ -166,8 +189,8 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
 
     data_dir = tmp_path / "killed"
     env = _env(data_dir, tiny_models)
-    cmd = [sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--no-progress"]
-    storage = data_dir / "qdrant" / "collection" / "rag" / "storage.sqlite"
+    cmd = [sys.executable, "-c", _HARNESS, "ingest", str(corpus), "--no-progress"]
+    lock = _lock_file(data_dir, "edge")
     rng = random.Random(20240611)
 
     def after(delay: float) -> Callable[[subprocess.Popen[bytes]], bool]:
@@ -175,7 +198,7 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
         opened: list[float] = []
 
         def due(proc: subprocess.Popen[bytes]) -> bool:
-            if not opened and _has_open(proc.pid, storage):
+            if not opened and _has_open(proc.pid, lock):
                 opened.append(time.monotonic())
             return bool(opened) and time.monotonic() - opened[0] >= delay
 
@@ -186,7 +209,7 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
 
     def mid_long_file() -> Callable[[subprocess.Popen[bytes]], bool]:
         """Kill once 40% of all points are stored (the store starts empty): inside the long file's writes."""
-        return lambda _: _rows(storage) >= 0.4 * total
+        return lambda _: _acked(data_dir) >= 0.4 * total
 
     plans = [mid_long_file, lambda: after(rng.uniform(0, duration / 2)), lambda: after(rng.uniform(0, duration / 2))]
     half_written = 0
@@ -209,22 +232,23 @@ def test_ingest_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     assert_consistent(actual)
 
 
+@pytest.mark.parametrize("engine", ["edge", "local"])
 def test_what_a_killed_run_left_is_recovered_at_the_next_open_without_a_rerun(
-    make_rag, tiny_models: dict[str, Path], tmp_path: Path
+    make_rag, tiny_models: dict[str, Path], tmp_path: Path, engine: str
 ):
     corpus = _corpus(tmp_path / "corpus")
     data_dir = tmp_path / "killed"
-    storage = data_dir / "qdrant" / "collection" / "rag" / "storage.sqlite"
-    cmd = [sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--no-progress"]
-    assert _run_and_kill(cmd, _env(data_dir, tiny_models), tmp_path, lambda _: _rows(storage) >= 40, tmp_path)
-    before = _snapshot(data_dir)
+    cmd = [sys.executable, "-c", _HARNESS, "ingest", str(corpus), "--no-progress"]
+    env = _env(data_dir, tiny_models, engine)
+    assert _run_and_kill(cmd, env, tmp_path, lambda _: _acked(data_dir) >= 40, tmp_path)
+    before = _snapshot(data_dir, engine)
     assert _half_written(before)
-    rag = make_rag("clip", data_dir=data_dir)
+    rag = make_rag("clip", data_dir=data_dir, qdrant={"embedded": engine})
     assert rag.unfinished()  # listed (`rag sources --unfinished`) until recovered
     rag.ensure_collection()  # what `rag serve` and `rag ingest` do first: recovery
     assert rag.unfinished() == []
     rag.close()
-    after = _snapshot(data_dir)
+    after = _snapshot(data_dir, engine)
     assert_consistent(after)
     kept = {pid for pid, p in before["points"].items() if p["payload"].get(UNFINISHED) is not True}
     assert set(after["points"]) <= set(before["points"]) and kept <= set(after["points"])

@@ -28,9 +28,7 @@ def talk(tmp_path: Path) -> Path:
 
 
 def _points(rag: Any) -> list[dict[str, Any]]:
-    client, name = rag.store.client, rag.store.collection
-    points, _ = client.scroll(name, limit=1000, with_payload=True, with_vectors=True)
-    return [{**p.payload, "vectors": sorted(p.vector)} for p in points if p.payload["kind"] != "source"]
+    return [{**p.payload, "vectors": sorted(p.vectors)} for p in rag.store.points() if p.payload["kind"] != "source"]
 
 
 def test_a_video_becomes_clip_keyframe_and_subtitle_points_with_time_ranges(make_rag: Any, talk: Path) -> None:

@@ -13,9 +13,11 @@ from rag.sparse import Bm25Encoder
 from rag.store import (
     SCHEMA_VERSION,
     CollectionSchema,
+    EdgeStore,
     PointRecord,
     QdrantStore,
     SparseSchema,
+    Store,
     StoreFilter,
     VectorSchema,
     point_id,
@@ -27,8 +29,9 @@ HYBRID = CollectionSchema(DENSE, sparse=(SparseSchema("sparse", ENC.encoder_id),
 DENSE_ONLY = CollectionSchema(DENSE)
 
 
-def _store(tmp_path: Path, schema: CollectionSchema) -> QdrantStore:
-    s = QdrantStore(QdrantSettings(collection="h"), path=tmp_path / "q")
+def _store(tmp_path: Path, schema: CollectionSchema, engine: str = "local") -> Store:
+    s = EdgeStore if engine == "edge" else QdrantStore
+    s = s(QdrantSettings(collection="h"), path=tmp_path / "q")
     s.ensure_collection(schema)
     return s
 
@@ -41,9 +44,10 @@ def _point(i: int, text: str, vec: list[float], *, sparse: bool = True) -> Point
     return PointRecord(point_id("a", f"/d{i}", "h", "chunk-0"), vectors, payload)
 
 
-def test_hybrid_collection_records_the_sparse_encoder_and_fuses_sparse_with_dense(tmp_path: Path):
-    s = _store(tmp_path, HYBRID)
-    meta = s._stored_metadata()
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_hybrid_collection_records_the_sparse_encoder_and_fuses_sparse_with_dense(tmp_path: Path, engine: str):
+    s = _store(tmp_path, HYBRID, engine)
+    meta = s._schema_metadata()  # type: ignore[attr-defined]
     assert meta is not None and meta["version"] == SCHEMA_VERSION == 2
     assert s.stored_sparse() == {"sparse": {"encoder": ENC.encoder_id, "modifier": "idf"}}
     s.upsert(
@@ -68,8 +72,9 @@ def test_hybrid_collection_records_the_sparse_encoder_and_fuses_sparse_with_dens
     s.close()
 
 
-def test_collection_without_the_sparse_vector_is_refused_with_recreate_hint(tmp_path: Path):
-    s = _store(tmp_path, DENSE_ONLY)
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_collection_without_the_sparse_vector_is_refused_with_recreate_hint(tmp_path: Path, engine: str):
+    s = _store(tmp_path, DENSE_ONLY, engine)
     s.upsert([_point(0, "text", [1, 0, 0, 0], sparse=False)])
     for mode in ("read", "write"):
         with pytest.raises(SchemaMismatchError) as err:
@@ -89,7 +94,7 @@ def test_schema_version_1_collections_count_as_dense_only(tmp_path: Path):
     from qdrant_client import models
 
     s = QdrantStore(QdrantSettings(collection="old"), path=tmp_path / "q")
-    s.client.create_collection(
+    s._qc.create_collection(  # as an earlier version wrote it
         "old",
         vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.COSINE)},
         metadata={"rag_schema": {"version": 1, "vectors": {"text": {"model": "text-model", "dim": 4}}}},
@@ -136,8 +141,8 @@ def test_rag_ingests_sparse_vectors_for_text_and_searches_each_vector_alone_or_f
     rag = make_rag("minilm")
     assert rag.ingest([docs], progress=False).ok
     assert rag.retriever.vector_names == ("text", "sparse")
-    points, _ = rag.store.client.scroll(rag.store.collection, limit=100, with_vectors=True)
-    assert all(sorted(p.vector) == ["sparse", "text"] for p in points if p.payload["kind"] == "text")
+    points = list(rag.store.points())
+    assert all(sorted(p.vectors) == ["sparse", "text"] for p in points if p.payload["kind"] == "text")
     # A made-up product name: BM25 matches it exactly.
     sparse = rag.retriever.search("Zephyr-9", tenant="default", vectors=("sparse",))
     assert [Path(h.path).name for h in sparse] == ["inverter.md"]

@@ -135,12 +135,12 @@ def test_the_server_becomes_ready_once_qdrant_answers(make_client: Any, tmp_path
 def test_a_store_lost_after_start_gives_503s_then_reconnects(make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from qdrant_client.http.exceptions import ResponseHandlingException
 
-    client = make_client("minilm")
+    client = make_client("minilm", qdrant={"embedded": "local"})  # qdrant-client, standing in for a server's
     assert client.get("/readyz").status_code == 200
-    store = client.app.state.services.rag.store  # type: ignore[attr-defined]
+    qdrant = client.app.state.services.rag.store._client  # type: ignore[attr-defined]
     down = threading.Event()
     down.set()
-    real_query, real_exists = store.client.query_points, store.client.collection_exists
+    real_query, real_exists = qdrant.query_points, qdrant.collection_exists
 
     def query_points(*args: Any, **kwargs: Any) -> Any:
         if down.is_set():
@@ -152,8 +152,8 @@ def test_a_store_lost_after_start_gives_503s_then_reconnects(make_client: Any, m
             raise ResponseHandlingException(ConnectionError("[Errno 111] Connection refused"))
         return real_exists(*args, **kwargs)
 
-    monkeypatch.setattr(store.client, "query_points", query_points)
-    monkeypatch.setattr(store.client, "collection_exists", collection_exists)  # reconnection fails too, for now
+    monkeypatch.setattr(qdrant, "query_points", query_points)
+    monkeypatch.setattr(qdrant, "collection_exists", collection_exists)  # reconnection fails too, for now
     lost = client.post("/v1/search", headers=ACME, json={"query": "warranty"})  # a 503, not a 500
     assert lost.status_code == 503 and lost.json()["error"]["code"] == "store_unavailable"
     assert "Connection refused" in lost.json()["error"]["message"]

@@ -6,30 +6,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.config import QdrantSettings
-from rag.errors import SchemaMismatchError
+from rag.errors import SchemaMismatchError, StoreError
 from rag.store import (
     UNFINISHED,
     CollectionSchema,
     PointRecord,
-    QdrantStore,
     SourceRecord,
+    Store,
     StoreFilter,
     VectorSchema,
     point_id,
     source_point_id,
 )
+from tests.rag.store.conftest import open_store
 
 SCHEMA = CollectionSchema((VectorSchema("text", 4, "text-model"), VectorSchema("image", 3, "image-model")))
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = QdrantStore(QdrantSettings(collection="t"), path=tmp_path / "q")
-    s.open()
+def store(make_store) -> Store:
+    s = make_store()
     s.ensure_collection(SCHEMA)
-    yield s
-    s.close()
+    return s
 
 
 def _payload(tenant: str, source: str, kind: str, content_hash: str = "h1", page: int | None = None) -> dict:
@@ -79,20 +77,25 @@ def test_point_ids_are_deterministic_uuids_and_depend_on_every_part():
     assert source_point_id("t", "/s") != source_point_id("u", "/s")
 
 
-def test_collection_has_one_named_vector_per_modality_with_model_metadata(store: QdrantStore):
-    info = store.client.get_collection("t")
-    vectors = info.config.params.vectors
-    assert {name: v.size for name, v in vectors.items()} == {"text": 4, "image": 3}
+def test_collection_has_one_named_vector_per_modality_with_model_metadata(store: Store):
+    store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0]), _image("a", "/doc", "p1", [1, 0, 0], page=1)])
+    sizes = {
+        name: len(vec)
+        for p in store.retrieve([r.id for r in store.points()], vectors=True)
+        for name, vec in p.vectors.items()
+    }
+    assert sizes == {"text": 4, "image": 3}
     assert store.stored_schema() == {
         "text": {"model": "text-model", "dim": 4},
         "image": {"model": "image-model", "dim": 3},
     }
 
 
-def test_points_carry_only_their_own_vectors_and_fused_search_returns_both(store: QdrantStore):
+def test_points_carry_only_their_own_vectors_and_fused_search_returns_both(store: Store):
     store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0]), _image("a", "/doc", "p1", [1, 0, 0], page=1)])
-    points = store.client.retrieve("t", ids=[point_id("a", "/doc", "h1", "c0")], with_vectors=True)
-    assert set(points[0].vector) == {"text"}
+    points = store.retrieve([point_id("a", "/doc", "h1", "c0")], vectors=True)
+    assert set(points[0].vectors) == {"text"}
+    np.testing.assert_allclose(points[0].vectors["text"], [1, 0, 0, 0])
     hits = store.search(
         {"text": np.array([1, 0, 0, 0.0]), "image": np.array([1, 0, 0.0])},
         where=StoreFilter(tenant="a"),
@@ -102,27 +105,24 @@ def test_points_carry_only_their_own_vectors_and_fused_search_returns_both(store
     assert {h.payload["kind"] for h in hits} == {"text", "page"}
 
 
-def test_upsert_of_same_ids_keeps_count(store: QdrantStore):
+def test_upsert_of_same_ids_keeps_count(store: Store):
     records = [_text("a", "/doc", f"c{i}", [1, i, 0, 0]) for i in range(5)]
     store.upsert(records)
     store.upsert(records)
     assert store.count() == 5
 
 
-def test_upsert_is_batched(store: QdrantStore, monkeypatch: pytest.MonkeyPatch):
-    store.settings = store.settings.model_copy(update={"upsert_batch_size": 4})
+def test_upsert_is_batched(make_store, monkeypatch: pytest.MonkeyPatch):
+    store = make_store(upsert_batch_size=4)
+    store.ensure_collection(SCHEMA)
     calls: list[int] = []
-    real = store.client.upsert
-    monkeypatch.setattr(
-        store.client,
-        "upsert",
-        lambda c, points, wait: (calls.append(len(points)), real(c, points=points, wait=wait))[1],
-    )
+    real = store._write_points
+    monkeypatch.setattr(store, "_write_points", lambda points: (calls.append(len(points)), real(points))[1])
     store.upsert([_text("a", "/doc", f"c{i}", [1, i, 0, 0]) for i in range(10)])
-    assert calls == [4, 4, 2]
+    assert calls == [4, 4, 2] and store.count() == 10
 
 
-def test_filters_by_tenant_source_modality_and_page(store: QdrantStore):
+def test_filters_by_tenant_source_modality_and_page(store: Store):
     store.upsert(
         [
             _text("a", "/one.txt", "c0", [1, 0, 0, 0]),
@@ -150,7 +150,7 @@ def test_filters_by_tenant_source_modality_and_page(store: QdrantStore):
     assert ids(tenant="a", page_from=1, page_to=2) == [("a", "two.pdf", "page", 2), ("a", "two.pdf", "text", 2)]
 
 
-def test_rrf_k_and_dbsf_change_scores(store: QdrantStore):
+def test_rrf_k_and_dbsf_change_scores(store: Store):
     store.upsert([_text("a", "/d", f"c{i}", [1, i * 0.1, 0, 0]) for i in range(3)])
     q = {"text": np.array([1, 0, 0, 0.0])}
     flt = StoreFilter(tenant="a")
@@ -162,7 +162,7 @@ def test_rrf_k_and_dbsf_change_scores(store: QdrantStore):
     assert [h.id for h in dbsf] == [h.id for h in k60]
 
 
-def test_source_records_are_vectorless_and_never_searched(store: QdrantStore):
+def test_source_records_are_vectorless_and_never_searched(store: Store):
     store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
     record = SourceRecord("a", "/d", "/d", "d", "text/plain", "h1", 1, "2026-01-01T00:00:00+00:00")
     store.put_source(record)
@@ -174,7 +174,7 @@ def test_source_records_are_vectorless_and_never_searched(store: QdrantStore):
     assert [r.source_id for r in store.list_sources("a")] == ["/d"]
 
 
-def test_delete_stale_keeps_current_version_and_record(store: QdrantStore):
+def test_delete_stale_keeps_current_version_and_record(store: Store):
     store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0], content_hash="old") for i in range(3)])
     store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0], content_hash="new") for i in range(2)])
     store.put_source(SourceRecord("a", "/d", "/d", "d", "text/plain", "old", 3, "now"))
@@ -185,7 +185,7 @@ def test_delete_stale_keeps_current_version_and_record(store: QdrantStore):
     assert store.count() == 0 and store.get_source("a", "/d") is None
 
 
-def test_delete_stale_many_is_exact_per_source_and_tenant(store: QdrantStore):
+def test_delete_stale_many_is_exact_per_source_and_tenant(store: Store):
     # /a keeps "h1"; /b moved from "h1" to "h2" (same content as /a had): each keeps only its own version.
     store.upsert([_text("t", "/a", f"c{i}", [1, i, 0, 0], content_hash="h1") for i in range(2)])
     store.upsert([_text("t", "/b", f"c{i}", [0, 1, i, 0], content_hash="h1") for i in range(3)])
@@ -212,7 +212,7 @@ def test_delete_stale_many_is_exact_per_source_and_tenant(store: QdrantStore):
     ],
     ids=["dimension", "model", "new-vector"],
 )
-def test_schema_mismatch_is_reported_and_recreate_fixes_it(store: QdrantStore, other: CollectionSchema):
+def test_schema_mismatch_is_reported_and_recreate_fixes_it(store: Store, other: CollectionSchema):
     store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
     with pytest.raises(SchemaMismatchError) as err:
         store.ensure_collection(other)
@@ -223,40 +223,59 @@ def test_schema_mismatch_is_reported_and_recreate_fixes_it(store: QdrantStore, o
     assert store.stored_schema() == other.as_metadata()["rag_schema"]["vectors"]
 
 
-def test_reading_with_a_subset_of_vectors_is_allowed_with_a_note(store: QdrantStore):
+def test_reading_with_a_subset_of_vectors_is_allowed_with_a_note(store: Store):
     subset = CollectionSchema((VectorSchema("text", 4, "text-model"),))
     notes = store.check_schema(subset, mode="read")
     assert notes and "image" in notes[0]
     assert store.ensure_collection(subset) == notes  # writing a subset is allowed too: no vector is mixed
 
 
-def test_foreign_collection_is_refused(tmp_path: Path):
-    from qdrant_client import models
+def _foreign(engine: str, path: Path) -> None:
+    """A collection named "t" at ``path`` that this project did not create (no schema)."""
+    if engine == "edge":
+        import qdrant_edge
 
-    s = QdrantStore(QdrantSettings(collection="foreign"), path=tmp_path / "q")
-    s.client.create_collection(
-        "foreign", vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.COSINE)}
-    )
+        config = qdrant_edge.EdgeConfig(vectors={"text": qdrant_edge.EdgeVectorParams(4, qdrant_edge.Distance.Cosine)})
+        qdrant_edge.EdgeShard.create(str(path / "edge" / "t" / "shard"), config).close()
+    else:
+        from qdrant_client import QdrantClient, models
+
+        client = QdrantClient(path=str(path))
+        client.create_collection(
+            "t", vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.COSINE)}
+        )
+        client.close()
+
+
+def test_foreign_collection_is_refused(engine: str, make_store, tmp_path: Path):
+    _foreign(engine, tmp_path / "q")
+    s = make_store()
     with pytest.raises(SchemaMismatchError, match="not created by this project"):
         s.ensure_collection(SCHEMA)
-    s.close()
 
 
-def test_second_process_on_same_path_gets_a_clear_error(tmp_path: Path):
+def test_a_second_process_is_refused_in_one_line_naming_the_store_and_its_owner(
+    engine: str, store: Store, tmp_path: Path
+):
+    import os
     import subprocess
     import sys
 
-    s = QdrantStore(QdrantSettings(collection="t"), path=tmp_path / "q")
-    s.open()
     code = (
-        "from pathlib import Path; from rag.config import QdrantSettings; from rag.store import QdrantStore\n"
-        "from rag.errors import StoreError\n"
-        f"s = QdrantStore(QdrantSettings(collection='t'), path=Path({str(tmp_path / 'q')!r}))\n"
-        "try:\n    s.open()\nexcept StoreError as e:\n    print('ERR', e)\n"
+        "import sys; from pathlib import Path; from rag.errors import StoreError\n"
+        "from tests.rag.store.conftest import open_store\n"
+        f"try:\n    open_store({engine!r}, Path({str(tmp_path / 'q')!r}))\n"
+        "except StoreError as e:\n    print('ERR', e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    s.close()
-    assert "ERR cannot open Qdrant" in out.stdout and "Qdrant server" in out.stdout
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERR the embedded store at "), out.stdout + out.stderr
+    assert str(tmp_path / "q") in lines[0] and f"in use by process {os.getpid()}" in lines[0]
+    assert "HTTP API" in lines[0] and "RAG_QDRANT__URL" in lines[0] and "stop the server" in lines[0]
+    store.close()  # once the owner is gone, the next process opens it
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0 and "ERR" not in out.stdout, out.stdout + out.stderr
 
 
 # -- reads see finished versions only ---------------------------------------------------------------
@@ -271,13 +290,13 @@ def _unfinished(record: PointRecord, started: str = "2026-01-01T00:00:00+00:00")
     return PointRecord(record.id, record.vectors, payload)
 
 
-def _visible(store: QdrantStore, tenant: str = "a") -> set[tuple[str, str]]:
+def _visible(store: Store, tenant: str = "a") -> set[tuple[str, str]]:
     q = {"text": np.array([1, 0, 0, 0.0])}
     hits = store.search(q, where=StoreFilter(tenant=tenant), limit=100, prefetch_limit=100)
     return {(h.payload["source_id"], h.payload["content_hash"]) for h in hits}
 
 
-def test_points_of_unfinished_versions_are_never_read_nor_counted(store: QdrantStore):
+def test_points_of_unfinished_versions_are_never_read_nor_counted(store: Store):
     store.upsert([_text("a", "/old", f"c{i}", [1, i, 0, 0]) for i in range(2)])
     store.put_source(_record("a", "/old", "h1", 2))
     store.upsert([_unfinished(_text("a", "/new", f"c{i}", [1, i, 0, 0])) for i in range(3)])
@@ -292,7 +311,7 @@ def test_points_of_unfinished_versions_are_never_read_nor_counted(store: QdrantS
     assert store.unfinished("a") == []
 
 
-def test_finalising_a_new_version_never_shows_two_versions_or_none(store: QdrantStore):
+def test_finalising_a_new_version_never_shows_two_versions_or_none(store: Store):
     """The steps of the pipeline's finalisation, with a read after each: one version is visible throughout."""
     old = [_text("a", "/doc", f"c{i}", [1, i, 0, 0], content_hash="h1") for i in range(2)]
     store.upsert(old)
@@ -308,12 +327,12 @@ def test_finalising_a_new_version_never_shows_two_versions_or_none(store: Qdrant
     assert store.delete_stale_many("a", {"/doc": "h2"}) == 2
     assert _visible(store) == {("/doc", "h2")} and store.count("a") == 3
     assert store.unfinished("a", thorough=True) == []
-    stored = store.client.retrieve("t", ids=[new[0].id], with_payload=True)[0].payload
+    stored = store.retrieve([new[0].id])[0].payload
     assert UNFINISHED not in stored  # a finished point's payload is as before the flag existed
 
 
 @pytest.mark.parametrize("killed_after", ["upsert", "hide", "record", "publish"])
-def test_recovery_after_a_kill_at_each_step_leaves_exactly_the_recorded_version(store: QdrantStore, killed_after):
+def test_recovery_after_a_kill_at_each_step_leaves_exactly_the_recorded_version(store: Store, killed_after):
     old = [_text("a", "/doc", f"c{i}", [1, i, 0, 0], content_hash="h1") for i in range(2)]
     store.upsert(old)
     store.put_source(_record("a", "/doc", "h1", 2))
@@ -337,7 +356,7 @@ def test_recovery_after_a_kill_at_each_step_leaves_exactly_the_recorded_version(
     assert store.unfinished(thorough=True) == []
 
 
-def test_recovery_on_a_server_spares_young_versions_another_worker_may_be_writing(store: QdrantStore):
+def test_recovery_on_a_server_spares_young_versions_another_worker_may_be_writing(store: Store):
     store.upsert([_unfinished(_text("a", "/old-crash", "c0", [1, 0, 0, 0]), started="2020-01-01T00:00:00+00:00")])
     young = datetime.now(UTC).isoformat(timespec="seconds")
     store.upsert([_unfinished(_text("a", "/running", "c0", [1, 0, 0, 0]), started=young)])
@@ -346,7 +365,7 @@ def test_recovery_on_a_server_spares_young_versions_another_worker_may_be_writin
     assert [v.source_id for v in store.unfinished("a")] == ["/running"]
 
 
-def test_a_thorough_scan_finds_unrecorded_versions_of_stores_from_before_the_flag(store: QdrantStore):
+def test_a_thorough_scan_finds_unrecorded_versions_of_stores_from_before_the_flag(store: Store):
     store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0], content_hash="h1")])
     store.put_source(_record("a", "/doc", "h1", 1))
     store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0], content_hash="h0")])  # an old half-written version
@@ -355,3 +374,45 @@ def test_a_thorough_scan_finds_unrecorded_versions_of_stores_from_before_the_fla
     assert (found.content_hash, found.published) == ("h0", False)
     store.recover(thorough=True)
     assert store.unfinished("a", thorough=True) == [] and store.count("a") == 1
+
+
+def test_edge_refuses_a_local_mode_store_of_an_earlier_version_instead_of_reading_it_empty(tmp_path: Path):
+    local = open_store("local", tmp_path / "q")
+    local.ensure_collection(SCHEMA)
+    local.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
+    local.close()
+    with pytest.raises(StoreError, match=r"local mode.*RAG_QDRANT__EMBEDDED=local"):
+        open_store("edge", tmp_path / "q")
+
+
+def test_edge_searches_run_while_another_thread_writes(tmp_path: Path):
+    import threading
+
+    store = open_store("edge", tmp_path / "q")
+    store.ensure_collection(SCHEMA)
+    store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0]) for i in range(50)])
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for n in range(20):
+                store.upsert([_text("a", f"/w{n}", f"c{i}", [0, 1, i, 0]) for i in range(64)])
+                store.hide_stale_many("a", {f"/w{n}": "other"})
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    searches = 0
+    while not done.is_set() or searches < 5:
+        hits = store.search(
+            {"text": np.array([1, 0, 0, 0.0])}, where=StoreFilter(tenant="a"), limit=5, prefetch_limit=5
+        )
+        assert hits and all(h.payload["source_id"] == "/d" for h in hits)
+        searches += 1
+    writer.join()
+    assert errors == [] and store.count("a") == 50  # every written point is hidden (flagged) again
+    store.close()
