@@ -51,6 +51,13 @@ log = logging.getLogger(__name__)
 
 # How long a point count read for the exact-search threshold is trusted (it only decides exact vs HNSW).
 _TOTAL_TTL_S = 5.0
+# RRF weight of a sparse (BM25) prefetch; dense ones weigh 1. In hybrid search ties are common (first in one
+# list and second in the other fuse to the same score) and the engines order them arbitrarily (Qdrant Edge by
+# its segments: one run differed from the next). Qdrant's weighted RRF scores a hit at 0-based position p
+# ``1 / ((p + 1) / w + k - 1)``, so a weight a hair over 1 lifts deeper positions slightly more than the top
+# ones: of two tied hits, the one ranked better by the dense vectors (which understand paraphrase) wins. It
+# moves no order between scores more than about 0.01% apart.
+SPARSE_RRF_WEIGHT = 1.001
 
 
 class StoreBase(ABC):
@@ -150,6 +157,7 @@ class StoreBase(ABC):
         prefetch_limit: int,
         fusion: Literal["rrf", "dbsf"],
         rrf_k: int,
+        weights: Sequence[float],
         exact: bool,
     ) -> list[StoredHit]: ...
 
@@ -364,15 +372,18 @@ class StoreBase(ABC):
         pairs = [(name, vec) for name, vec in pairs if has_terms(vec)]
         if not pairs:
             return []
-        return self._query(
+        hits = self._query(
             pairs,
             f.for_filter(where),
             limit=limit,
             prefetch_limit=prefetch_limit,
             fusion=fusion,
             rrf_k=rrf_k,
+            weights=[SPARSE_RRF_WEIGHT if isinstance(vec, SparseVector) else 1.0 for _, vec in pairs],
             exact=self._exact(),
         )
+        # Equal scores in one order on every backend and every run.
+        return sorted(hits, key=lambda hit: (-hit.score, hit.id))
 
     def _exact(self) -> bool:
         now = time.monotonic()

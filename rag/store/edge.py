@@ -272,6 +272,7 @@ class EdgeStore(StoreBase):
         prefetch_limit: int,
         fusion: Literal["rrf", "dbsf"],
         rrf_k: int,
+        weights: Sequence[float],
         exact: bool,
     ) -> list[StoredHit]:
         import qdrant_edge as q
@@ -284,7 +285,7 @@ class EdgeStore(StoreBase):
             )
             for name, vec in pairs
         ]
-        fused: Any = q.Fusion.Rrf(k=rrf_k) if fusion == "rrf" else q.Fusion.Dbsf()
+        fused: Any = q.Fusion.Rrf(k=rrf_k, weights=list(weights)) if fusion == "rrf" else q.Fusion.Dbsf()
         request = q.QueryRequest(limit=limit, prefetches=prefetches, query=fused, with_payload=True, with_vector=False)
         with self._call("query"):
             found = self._edge.query(request)

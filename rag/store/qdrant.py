@@ -269,6 +269,7 @@ class QdrantStore(StoreBase):
         prefetch_limit: int,
         fusion: Literal["rrf", "dbsf"],
         rrf_k: int,
+        weights: Sequence[float],
         exact: bool,
     ) -> list[StoredHit]:
         from qdrant_client import models
@@ -280,7 +281,7 @@ class QdrantStore(StoreBase):
             for name, vec in pairs
         ]
         query: Any = (
-            models.RrfQuery(rrf=models.Rrf(k=rrf_k))
+            models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights)))
             if fusion == "rrf"
             else models.FusionQuery(fusion=models.Fusion.DBSF)
         )

@@ -73,6 +73,29 @@ def test_hybrid_collection_records_the_sparse_encoder_and_fuses_sparse_with_dens
 
 
 @pytest.mark.parametrize("engine", ["edge", "local"])
+def test_an_rrf_tie_goes_to_the_hit_the_dense_vectors_rank_higher_on_every_run(tmp_path: Path, engine: str):
+    s = _store(tmp_path, HYBRID, engine)
+    # d0: dense 1st, sparse 2nd; d1: dense 2nd, sparse 1st (more query terms). Unweighted RRF: the same score.
+    s.upsert(
+        [
+            _point(0, "The battery is covered for twelve years.", [1, 0, 0, 0]),
+            _point(1, "Battery warranty: the warranty of the battery.", [0.8, 0.6, 0, 0]),
+        ]
+    )
+    where = StoreFilter(tenant="a")
+    pairs = [("text", np.array([1, 0, 0, 0], dtype=np.float32)), ("sparse", ENC.encode_query("battery warranty"))]
+    assert [h.payload["source_id"] for h in s.search(pairs[1:], where=where, limit=5, prefetch_limit=10)] == [
+        "/d1",
+        "/d0",
+    ]
+    for _ in range(3):
+        fused = s.search(pairs, where=where, limit=5, prefetch_limit=10)
+        assert [h.payload["source_id"] for h in fused] == ["/d0", "/d1"]
+        assert fused[0].score - fused[1].score < 1e-5  # a tie broken by a hair, not a different ranking
+    s.close()
+
+
+@pytest.mark.parametrize("engine", ["edge", "local"])
 def test_collection_without_the_sparse_vector_is_refused_with_recreate_hint(tmp_path: Path, engine: str):
     s = _store(tmp_path, DENSE_ONLY, engine)
     s.upsert([_point(0, "text", [1, 0, 0, 0], sparse=False)])
