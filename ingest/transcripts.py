@@ -83,8 +83,11 @@ class Soundtrack:
         try:
             samples = self._decoder.get_samples_played_in_range(start, stop)
         except RuntimeError as exc:
-            if self.duration_s is None and start > self.begin_s and "too high" in str(exc):
-                return np.zeros(0, dtype=np.float32)  # read to the end of a stream of unknown length
+            if "No audio frames were decoded" in str(exc):
+                if start <= self.begin_s:
+                    raise SourceLoadError("the audio has no samples (zero length)", source=str(self.path)) from exc
+                if self.duration_s is None:
+                    return np.zeros(0, dtype=np.float32)  # read to the end of a stream of unknown length
             raise SourceLoadError(
                 f"corrupt or truncated audio near {start - self.begin_s:.1f}s: {_why(exc)}", source=str(self.path)
             ) from exc
