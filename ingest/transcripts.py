@@ -86,8 +86,9 @@ class Soundtrack:
             if "No audio frames were decoded" in str(exc):
                 if start <= self.begin_s:
                     raise SourceLoadError("the audio has no samples (zero length)", source=str(self.path)) from exc
-                if self.duration_s is None:
-                    return np.zeros(0, dtype=np.float32)  # read to the end of a stream of unknown length
+                # Reads are sequential: nothing after ``start`` is the end of the stream. Headers may promise
+                # more than there is (an MP3's duration is estimated from its bit rate).
+                return np.zeros(0, dtype=np.float32)
             raise SourceLoadError(
                 f"corrupt or truncated audio near {start - self.begin_s:.1f}s: {_why(exc)}", source=str(self.path)
             ) from exc
@@ -112,7 +113,7 @@ class Soundtrack:
                     stop, finished = end, True
                 if stop > decoded_to:
                     chunk = self._read(decoded_to, stop)
-                if end is None and len(chunk) < (stop - decoded_to - _END_SLACK_S) * rate:
+                if not len(chunk) or (end is None and len(chunk) < (stop - decoded_to - _END_SLACK_S) * rate):
                     finished = True
                 decoded_to = stop
             samples = np.concatenate([carry, chunk]) if len(carry) else chunk

@@ -86,3 +86,13 @@ def test_passages_group_segments_and_chunks_keep_the_time_range_of_their_words(m
     assert chunks[0][1] == 0.0 and chunks[-1][2] == 4.0
     assert all(start < end for _, start, end in chunks)
     assert chunk_segments(chunker, []) == []
+
+
+def test_a_header_that_promises_more_audio_than_there_is_ends_the_stream_cleanly(tmp_path: Path) -> None:
+    audio = make_audio(tmp_path / "talk.mp3", [("tone", 5.0)])
+    fake = FakeRecognizer(window_s=2.0, segment_s=1.0)
+    track = Soundtrack(audio, fake)
+    assert track.duration_s is not None
+    track.duration_s += 3.0  # MP3 durations are estimated: a 60 min file's header said 0.1 s more than it had
+    segments = list(track.segments())
+    assert segments[-1].end_s == pytest.approx(5.0, abs=0.1)
