@@ -274,6 +274,7 @@ def build_whisper(
     timestamps = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]  # after <|notimestamps|>, as Whisper's are
     specials = ["<|startoftranscript|>", *language_tokens, *tasks, "<|notimestamps|>", *timestamps]
     tokenizer.add_special_tokens({"additional_special_tokens": specials})
+
     def token(text: str) -> int:
         return int(tokenizer.convert_tokens_to_ids(text))  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def test_an_audio_file_becomes_time_ranged_text_points_that_cite_their_range(mak
     points = _texts(rag)
     ranges = [(p["start_s"], p["end_s"]) for p in points]
     assert ranges[0][0] == 0.0 and ranges[-1][1] == pytest.approx(70.0, abs=0.2)
-    assert all(b[0] == pytest.approx(a[1], abs=1e-3) for a, b in zip(ranges, ranges[1:], strict=False))  # tiling
+    assert all(b[0] == pytest.approx(a[1], abs=1e-3) for a, b in itertools.pairwise(ranges))  # tiling
     assert all(p["language"] == "en" and p["speech_model"] == "fake/speech" for p in points)
     assert all(p["vectors"] == ["sparse", "text"] and p["mime_type"] == "audio/mpeg" for p in points)
     assert "words at 10" in points[0]["text"]

@@ -3,6 +3,7 @@ bad files fail with the reason."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import wave
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_every_audio_format_streams_in_windows_that_tile_the_recording(tmp_path:
     assert len(fake.windows) == 3 and max(fake.windows) <= 3 * 16000  # 3 + 3 + 1 s, never more than a window
     assert sum(fake.windows) == pytest.approx(7 * 16000, abs=0.1 * 16000)  # resampled to 16 kHz mono
     assert segments[0].start_s == 0.0 and segments[-1].end_s == pytest.approx(7.0, abs=0.1)
-    for before, after in zip(segments, segments[1:], strict=False):
+    for before, after in itertools.pairwise(segments):
         assert after.start_s == pytest.approx(before.end_s, abs=1e-3)  # contiguous: the windows tile the audio
 
 
