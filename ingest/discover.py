@@ -77,6 +77,12 @@ SUPPORTED_TYPES: Mapping[str, str] = MappingProxyType(
         ".webm": "video/webm",
         ".mov": "video/quicktime",
         ".mkv": "video/x-matroska",
+        ".mp3": "audio/mpeg",
+        ".wav": "audio/wav",
+        ".m4a": "audio/mp4",
+        ".flac": "audio/flac",
+        ".ogg": "audio/ogg",
+        ".opus": "audio/opus",
     }
 )
 # Subtitle sidecars are read together with their video, never as sources of their own.

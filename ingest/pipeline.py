@@ -38,6 +38,7 @@ import numpy as np
 
 from ingest.chunking import Chunker
 from ingest.discover import LIMIT, SKIPPED, WalkLimits, discover
+from ingest.loaders.audio import AUDIO_TYPES, AudioLoader
 from ingest.loaders.base import LoaderRegistry
 from ingest.loaders.image import ImageLoader
 from ingest.loaders.pdf import PdfLoader
@@ -50,6 +51,7 @@ from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
+from rag.speech import SpeechRecognizer
 from rag.store import UNFINISHED, PointRecord, SourceRecord, Store, point_id
 
 __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256", "source_hash"]
@@ -70,29 +72,50 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def source_hash(source: Source) -> str:
+def source_hash(source: Source, *, speech: str | None = None) -> str:
     """The content hash of a source: its file, and for a video its subtitle sidecars (name and bytes), so
-    that editing a subtitle file re-ingests the video."""
+    that editing a subtitle file re-ingests the video.
+
+    ``speech``: what the transcript of the source's speech depends on (recogniser, language, video mode),
+    when it has one: audio files, and videos with speech recognition on. Turning speech recognition on (or
+    changing its model) then re-ingests the videos it now transcribes; with it off, hashes are as before.
+    """
     content_hash = file_sha256(source.path)
-    if not source.mime_type.startswith("video/"):
-        return content_hash
-    sidecars = find_sidecars(source.path)
-    if not sidecars:
+    is_video = source.mime_type.startswith("video/")
+    sidecars = find_sidecars(source.path) if is_video else []
+    if not sidecars and not (speech and (is_video or source.mime_type in AUDIO_TYPES)):
         return content_hash
     digest = hashlib.sha256(content_hash.encode())
     for sidecar in sidecars:
         digest.update(b"\x1f" + sidecar.name.encode() + b"\x1f" + file_sha256(sidecar).encode())
+    if speech and (source.mime_type in AUDIO_TYPES or (is_video and (not sidecars or "transcribe=always" in speech))):
+        digest.update(b"\x1fspeech\x1f" + speech.encode())
     return digest.hexdigest()
+
+
+def speech_key(settings: Settings, speech: SpeechRecognizer | None) -> str | None:
+    """What a transcript depends on besides the file (see :func:`source_hash`); None when speech is off."""
+    if speech is None:
+        return None
+    return f"{speech.model_id}|language={settings.audio.language or 'auto'}|transcribe={settings.video.transcribe}"
 
 
 def _whitespace_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text)]
 
 
-def build_loaders(settings: Settings, text_embedder: Embedder | None, *, embed_video: bool = False) -> LoaderRegistry:
+def build_loaders(
+    settings: Settings,
+    text_embedder: Embedder | None,
+    *,
+    embed_video: bool = False,
+    speech: SpeechRecognizer | None = None,
+) -> LoaderRegistry:
     """Loaders configured from settings; text is chunked in the text model's own tokens.
 
     ``embed_video``: a model with a video modality is loaded, so clips get sampled frames (else keyframes only).
+    ``speech``: the recogniser that transcribes audio files and soundtracks; without one, audio files are
+    skipped (with the reason) and videos without subtitles give pictures only.
     """
     if text_embedder is not None:
         specials = getattr(text_embedder, "special_tokens", 2)
@@ -131,8 +154,24 @@ def build_loaders(settings: Settings, text_embedder: Embedder | None, *, embed_v
             split=video.split,
             scene_threshold=video.scene_threshold,
             max_duration_s=video.max_duration_s,
+            recognizer=speech,
+            transcribe=video.transcribe,
+            language=settings.audio.language,
         )
     )
+    audio = settings.audio
+    if speech is not None:
+        registry.register(
+            AudioLoader(
+                chunker,
+                speech,
+                language=audio.language,
+                passage_s=audio.passage_s,
+                max_duration_s=audio.max_duration_s,
+            )
+        )
+    else:
+        registry.unavailable(AUDIO_TYPES, "no speech recognition model (set RAG_MODELS__SPEECH__NAME)")
     return registry
 
 
@@ -309,8 +348,10 @@ class IngestPipeline:
         loaders: LoaderRegistry,
         profile: str = "",
         sparse: SparseEncoder | None = None,
+        speech: str | None = None,
     ) -> None:
         self.settings = settings
+        self.speech = speech  # see source_hash
         self.embedders = embedders
         self.store = store
         self.media = media
@@ -405,12 +446,13 @@ class IngestPipeline:
         """Send the events of one source; False when the run was stopped."""
         path, out = str(source.path), run.loaded
         if source.mime_type not in self.loaders.mime_types:
-            # A known type this build cannot load yet (video): skipped, not failed.
-            reason = f"no loader for {source.mime_type} files in this version"
+            # A known type this configuration cannot load (audio without a speech model): skipped, not failed.
+            why = self.loaders.why_unavailable(source.mime_type) or "in this version"
+            reason = f"no loader for {source.mime_type} files: {why}"
             return out.put(_Settled(path, "skipped", FileFailure(path=path, reason=reason)))
         try:
             before = _Fingerprint.of(source.path)
-            content_hash = source_hash(source)
+            content_hash = source_hash(source, speech=self.speech)
         except OSError as exc:
             failure = FileFailure(path=path, reason=f"cannot read: {exc.strerror or exc}")
             return out.put(_Settled(path, "failed", failure))
@@ -618,7 +660,11 @@ class IngestPipeline:
                 if event.version.failure is not None:
                     report.add_failed(event.version.failure)
                 else:
-                    why = ", ".join(sorted(event.version.dropped)) or "nothing to index"
+                    why = ", ".join(sorted(event.version.dropped)) or (
+                        "no speech recognised (nothing to index)"
+                        if event.version.source.mime_type in AUDIO_TYPES
+                        else "nothing to index"
+                    )
                     report.add_skipped(FileFailure(path=path, reason=why, stage="ingest"))
             else:  # pragma: no cover - every event type is handled above
                 raise TypeError(f"unexpected ingest event {event!r}")

@@ -15,8 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = [
     "PROFILES",
     "RERANK_PROFILES",
+    "SPEECH_PROFILES",
     "VECTOR_NAMES",
     "ApiSettings",
+    "AudioSettings",
     "ChunkingSettings",
     "GenerationSettings",
     "ImageSettings",
@@ -124,6 +126,9 @@ class ModelsSettings(_Section):
     text: ModelSpec | None = Field(default=None, description="Overrides the profile's text model.")
     image: ModelSpec | None = Field(default=None, description="Overrides the profile's image model.")
     video: ModelSpec | None = Field(default=None, description="Overrides the profile's video model.")
+    speech: ModelSpec | None = Field(
+        default=None, description="Speech recogniser (Whisper family) for audio and soundtracks; none disables."
+    )
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
     batch_size: int = Field(default=16, ge=1)
     trust_remote_code: bool = False
@@ -171,12 +176,42 @@ class VideoSettings(_Section):
     max_frame_pixels: int = Field(default=448 * 448, ge=32 * 32, description="Sampled frames are downscaled to this.")
     scene_threshold: float = Field(default=0.2, gt=0, le=1, description="Picture change (0-1) that cuts a scene.")
     max_duration_s: float = Field(default=6 * 3600, gt=0, description="Longer videos are refused.")
+    transcribe: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Transcribe the soundtrack: auto (when there is no subtitle sidecar), always (both), never.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_length(self) -> VideoSettings:
         if self.overlap_s >= self.clip_s:
             raise ValueError("video.overlap_s must be less than video.clip_s")
         return self
+
+
+# The speech recogniser of each profile (audio files, soundtracks of videos without subtitles).
+SPEECH_PROFILES: dict[Profile, str | None] = {
+    "gpu": "openai/whisper-large-v3-turbo",
+    "cpu": "openai/whisper-base",
+    "offline": None,
+}
+
+
+class AudioSettings(_Section):
+    language: str | None = Field(
+        default=None, description="Language spoken (en, de, ...) for every recording; empty: detected per file."
+    )
+    max_duration_s: float = Field(default=6 * 3600, gt=0, description="Longer audio files are refused.")
+    passage_s: float = Field(
+        default=30.0, gt=0, description="Transcript segments are grouped into passages of about this many seconds."
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        value = (value or "").strip().lower()
+        if value and not re.fullmatch(r"[a-z]{2,3}(?:[-_][a-z]+)?", value):
+            raise ValueError(f"audio.language must be a language code such as en or de, not {value!r}")
+        return value or None
 
 
 class RetrievalSettings(_Section):
@@ -322,6 +357,7 @@ class Settings(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     pdf: PdfSettings = Field(default_factory=PdfSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rag.config import Settings, validate_tenant
 from rag.errors import RagError
 from rag.media import MediaStore
-from rag.models import LoadedModels, load_embedders, load_reranker
+from rag.models import LoadedModels, load_embedders, load_recognizer, load_reranker
 from rag.orchestrator import QueryOrchestrator, Retrieved
 from rag.records import Answer, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from rag.generator import Generator
+    from rag.speech import SpeechRecognizer
 
 __all__ = ["RAG"]
 
@@ -50,11 +51,13 @@ class RAG:
         models: LoadedModels | None = None,
         reranker: Reranker | _Unset | None = _UNSET,
         generator: Generator | _Unset | None = _UNSET,
+        speech: SpeechRecognizer | _Unset | None = _UNSET,
     ) -> None:
         self.settings = settings
         self._models = models
         self._reranker = reranker
         self._generator = generator
+        self._speech = speech
         self._orchestrator: QueryOrchestrator | None = None
         self.store = make_store(settings.qdrant, path=settings.qdrant_path)
         self.media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
@@ -111,6 +114,17 @@ class RAG:
             self.warm_up()
         assert self._models is not None
         return self._models
+
+    @property
+    def speech(self) -> SpeechRecognizer | None:
+        """The speech recogniser, loaded on first use: only ingesting audio and video needs it, so processes
+        that only search never load it."""
+        if isinstance(self._speech, _Unset):
+            self._speech, note = load_recognizer(self.settings, self.models.profile)
+            if note:
+                self.notes.append(note)
+        assert not isinstance(self._speech, _Unset)
+        return self._speech
 
     @property
     def sparse(self) -> SparseEncoder | None:
@@ -192,7 +206,7 @@ class RAG:
         Unchanged files are skipped by content hash; with ``fail_fast`` the run stops at the first failure;
         ``within``: only files whose resolved paths lie under these folders are read (the others fail).
         """
-        from ingest.pipeline import IngestPipeline, build_loaders
+        from ingest.pipeline import IngestPipeline, build_loaders, speech_key
 
         models = self.models
         self.ensure_collection(recreate=recreate)
@@ -201,9 +215,12 @@ class RAG:
             embedders=models.embedders,
             store=self.store,
             media=self.media,
-            loaders=build_loaders(self.settings, models.embedders.get("text"), embed_video="video" in models.embedders),
+            loaders=build_loaders(
+                self.settings, models.embedders.get("text"), embed_video="video" in models.embedders, speech=self.speech
+            ),
             profile=models.profile,
             sparse=self.sparse,
+            speech=speech_key(self.settings, self.speech),
         )
         return pipeline.run(
             paths,

@@ -16,11 +16,27 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rag.config import BUNDLED_MINILM, PROFILES, RERANK_PROFILES, VECTOR_NAMES, ModelSpec, Profile, Settings
+from rag.config import (
+    BUNDLED_MINILM,
+    PROFILES,
+    RERANK_PROFILES,
+    SPEECH_PROFILES,
+    VECTOR_NAMES,
+    ModelSpec,
+    Profile,
+    Settings,
+)
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, ModelUnavailableError
 
-__all__ = ["LoadedModels", "load_embedders", "load_reranker", "resolve_device", "resolve_model_path"]
+__all__ = [
+    "LoadedModels",
+    "load_embedders",
+    "load_recognizer",
+    "load_reranker",
+    "resolve_device",
+    "resolve_model_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -263,3 +279,41 @@ def load_reranker(
         return None, f"reranker unavailable: {exc}"
     reranker = CrossEncoderReranker(model, model_id=_identity(spec), settings=settings.rerank, load_image=load_image)
     return reranker, None
+
+
+def _default_recognizer(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
+    from rag.speech import WhisperRecognizer
+
+    return WhisperRecognizer.load(path, model_id=_identity(spec), device=device)
+
+
+def load_recognizer(
+    settings: Settings, profile: str, *, loader: ModelLoader = _default_recognizer
+) -> tuple[Any, str | None]:
+    """The configured speech recogniser (or the profile's), and a note when there is none.
+
+    As for the reranker: an explicitly configured model that cannot load is an error; the profile's default
+    that cannot load (not downloaded, no hub) only turns speech off, with a note.
+    """
+    explicit = settings.models.speech
+    base = profile.split("→")[-1]
+    if explicit is not None:
+        if explicit.disabled:
+            return None, "speech recognition disabled (RAG_MODELS__SPEECH__NAME=none): audio files are not indexed"
+        spec = explicit
+    else:
+        default = SPEECH_PROFILES.get(base)  # type: ignore[call-overload]
+        if default is None:
+            return None, (
+                f"no speech model in profile {base}: audio files are not indexed, videos without subtitles give "
+                "pictures only (set RAG_MODELS__SPEECH__NAME)"
+            )
+        spec = ModelSpec(name=default)
+    device = resolve_device(settings.models.device)
+    try:
+        recognizer = _load_model(spec, settings, device, loader, setting="RAG_MODELS__SPEECH__NAME")
+    except ModelUnavailableError as exc:
+        if explicit is not None:
+            raise
+        return None, f"speech recognition unavailable: {exc}"
+    return recognizer, None

@@ -87,8 +87,11 @@ def make_rag(make_settings: SettingsFactory, loaded_models: Callable[[str], Any]
 
     opened: list[RAG] = []
 
-    def factory(kind: str = "clip", *, reranker: Any = None, generator: Any = None, **overrides: Any) -> RAG:
-        rag = RAG(make_settings(kind, **overrides), models=loaded_models(kind), reranker=reranker, generator=generator)
+    def factory(
+        kind: str = "clip", *, reranker: Any = None, generator: Any = None, speech: Any = None, **overrides: Any
+    ) -> RAG:
+        settings = make_settings(kind, **overrides)
+        rag = RAG(settings, models=loaded_models(kind), reranker=reranker, generator=generator, speech=speech)
         rag.warm_up()
         opened.append(rag)
         return rag

@@ -36,6 +36,7 @@ class LoaderRegistry:
 
     def __init__(self, loaders: Iterable[Loader] = ()) -> None:
         self._by_mime: dict[str, Loader] = {}
+        self._unavailable: dict[str, str] = {}
         for loader in loaders:
             self.register(loader)
 
@@ -49,6 +50,14 @@ class LoaderRegistry:
         for mime in loader.mime_types:
             self._by_mime[mime] = loader
 
+    def unavailable(self, mime_types: Iterable[str], reason: str) -> None:
+        """Record why these types have no loader in this configuration (e.g. audio without a speech model)."""
+        for mime in mime_types:
+            self._unavailable[mime] = reason
+
+    def why_unavailable(self, mime_type: str) -> str | None:
+        return None if mime_type in self._by_mime else self._unavailable.get(mime_type)
+
     @property
     def mime_types(self) -> frozenset[str]:
         return frozenset(self._by_mime)
@@ -57,7 +66,11 @@ class LoaderRegistry:
         try:
             return self._by_mime[source.mime_type]
         except KeyError:
-            raise UnsupportedSourceError(f"no loader for {source.mime_type} files", source=str(source.path)) from None
+            why = self._unavailable.get(source.mime_type)
+            detail = f": {why}" if why else ""
+            raise UnsupportedSourceError(
+                f"no loader for {source.mime_type} files{detail}", source=str(source.path)
+            ) from None
 
 
 def require_nonempty(path: Path) -> int:

@@ -5,7 +5,8 @@ For each clip window (fixed length with overlap, or cut at scene changes) the lo
 * ``keyframe`` (image vector): the frame in the middle of the clip, stored and shown with the clip;
 * ``clip`` (video vector): ``frames_per_clip`` frames sampled evenly across the window, when the profile
   has a model with a video modality (Qwen3-VL-Embedding); otherwise keyframes only;
-* ``text`` (text vector): the subtitle text of the window, when a ``.srt``/``.vtt`` sidecar exists.
+* ``text`` (text vector): the subtitle text of the window, when a ``.srt``/``.vtt`` sidecar exists; else,
+  with a speech recogniser, what is said in the window (``transcribe="auto"``; ``"always"``: both).
 
 Each carries ``start_s``/``end_s``, so hits cite ``talk.mp4 01:20–01:35``. Decoding streams through
 torchcodec: only the frames of the current clip are ever decoded and held, so memory stays flat whatever
@@ -15,6 +16,7 @@ the video's length.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,16 +28,21 @@ import numpy as np
 from ingest.imaging import fit_pixels
 from ingest.loaders.base import require_nonempty
 from ingest.subtitles import Cue, find_sidecars, read_subtitles, text_between
+from ingest.transcripts import Soundtrack
 from rag.embedder import VideoClip
 from rag.errors import SourceLoadError
 from rag.records import Item, Source
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunker
+    from rag.speech import SpeechRecognizer
 
 __all__ = ["VideoLoader", "clip_windows"]
 
+log = logging.getLogger(__name__)
+
 Split = Literal["fixed", "scenes"]
+Transcribe = Literal["auto", "always", "never"]
 
 _SCENE_FPS = 2.0  # frames per second examined for scene changes
 _SCENE_SIDE = 16  # they are compared as colour thumbnails of this size
@@ -88,6 +95,9 @@ class VideoLoader:
         scene_threshold: float = 0.2,
         min_clip_s: float = 2.0,
         max_duration_s: float = 6 * 3600,
+        recognizer: SpeechRecognizer | None = None,
+        transcribe: Transcribe = "auto",
+        language: str | None = None,
     ) -> None:
         if not 0 <= overlap_s < clip_s:
             raise ValueError("overlap_s must be at least 0 and less than clip_s")
@@ -102,6 +112,9 @@ class VideoLoader:
         self.scene_threshold = scene_threshold
         self.min_clip_s = min_clip_s
         self.max_duration_s = max_duration_s
+        self.recognizer = recognizer
+        self.transcribe = transcribe
+        self.language = language
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -115,10 +128,32 @@ class VideoLoader:
                 source=str(source.path),
             )
         cues = self._subtitles(source.path)
+        speech = self._speech(source.path, info, has_subtitles=bool(cues))
         windows = self._windows(decoder, info, source.path)
         title = source.path.stem or source.path.name
         for index, (start, end) in enumerate(windows):
             yield from self._clip_items(decoder, info, source.path, index, start, end, cues, title)
+            if speech is not None:
+                yield from speech.items(index, start, end, title)
+
+    def _speech(self, path: Path, info: _Info, *, has_subtitles: bool) -> _SpokenText | None:
+        """The soundtrack's transcript, read along with the clips; None without a recogniser or soundtrack,
+        or when a subtitle sidecar already says what is said (unless ``transcribe="always"``)."""
+        if self.recognizer is None or self.transcribe == "never" or (has_subtitles and self.transcribe == "auto"):
+            return None
+        try:
+            track = Soundtrack(
+                path,
+                self.recognizer,
+                language=self.language,
+                max_duration_s=self.max_duration_s,
+                setting="video.max_duration_s",
+            )
+        except SourceLoadError as exc:
+            # A silent video (no audio stream) or a damaged soundtrack still has its pictures.
+            log.info("%s: soundtrack not transcribed: %s", path, exc.message)
+            return None
+        return _SpokenText(track, self.chunker, begin_s=info.begin_s - track.begin_s)
 
     # -- decoding --------------------------------------------------------------------------------
 
@@ -260,6 +295,35 @@ class VideoLoader:
             if cues:
                 return cues
         return []
+
+
+class _SpokenText:
+    """A soundtrack's segments pulled as the clips advance: only those of the current clip are held."""
+
+    def __init__(self, track: Soundtrack, chunker: Chunker, *, begin_s: float) -> None:
+        self.track = track
+        self.chunker = chunker
+        self.shift = begin_s  # video time = soundtrack time - shift (both streams rarely start together)
+        self._segments = track.segments()
+        self._held: list[Cue] = []
+        self._exhausted = False
+
+    def items(self, index: int, start: float, end: float, title: str) -> Iterator[Item]:
+        while not self._exhausted and (not self._held or self._held[-1].start_s < end):
+            segment = next(self._segments, None)
+            if segment is None:
+                self._exhausted = True
+                break
+            self._held.append(Cue(segment.start_s - self.shift, segment.end_s - self.shift, segment.text))
+        self._held = [cue for cue in self._held if cue.end_s > start]
+        text = text_between(self._held, start, end)
+        base = f"clip-{index:05d}"
+        extra = {"language": self.track.language, "speech_model": self.track.recognizer.model_id}
+        common: dict[str, Any] = {"start_s": round(start, 3), "end_s": round(end, 3), "title": title, "extra": extra}
+        for n, chunk in enumerate(self.chunker.chunk(text) if text else []):
+            yield Item(
+                kind="text", locator=f"{base}/speech-{n}", text=chunk.text, image_of=f"{base}/keyframe", **common
+            )
 
 
 def _why(exc: BaseException) -> str:

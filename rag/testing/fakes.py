@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-__all__ = ["FakeGenerator"]
+import numpy as np
+
+from rag.speech import Segment, WindowTranscript
+
+__all__ = ["FakeGenerator", "FakeRecognizer"]
 
 
 class FakeGenerator:
@@ -34,3 +38,48 @@ class FakeGenerator:
     async def astream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
         for piece in self.stream(messages):
             yield piece
+
+
+class FakeRecognizer:
+    """A :class:`rag.speech.SpeechRecognizer` that "hears" one segment per ``segment_s`` of each window,
+    saying ``"words at <second>"``, and records the length of every window it was given.
+
+    ``heard_s``: report only this much of each window as finished (the rest must come again in the next).
+    """
+
+    model_id = "fake/speech"
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16000,
+        window_s: float = 30.0,
+        segment_s: float = 5.0,
+        heard_s: float | None = None,
+        language: str | None = "en",
+        silent: bool = False,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.window_s = window_s
+        self.segment_s = segment_s
+        self.heard_s = heard_s
+        self.language = language
+        self.silent = silent
+        self.windows: list[int] = []  # samples per window
+        self.languages: list[str | None] = []
+
+    def detect_language(self, samples: np.ndarray) -> str | None:
+        return self.language
+
+    def transcribe(self, samples: np.ndarray, *, language: str | None) -> WindowTranscript:
+        self.windows.append(len(samples))
+        self.languages.append(language)
+        length = len(samples) / self.sample_rate
+        heard = length if self.heard_s is None else min(self.heard_s, length)
+        segments: list[Segment] = []
+        start = 0.0
+        while start < heard - 1e-6 and not self.silent:
+            end = min(start + self.segment_s, heard)
+            segments.append(Segment(round(start, 3), round(end, 3), f"words at {start:g}"))
+            start = end
+        return WindowTranscript(tuple(segments), heard)

@@ -6,6 +6,9 @@
 * :func:`build_qwen3vl_reranker` — like Qwen/Qwen3-VL-Reranker-2B: a ``CrossEncoder`` of
   Transformer(any-to-any over ``Qwen3VLForConditionalGeneration``) → LogitScore("yes", "no").
 * :func:`build_clip` — a CLIP checkpoint loaded by ``SentenceTransformer`` (text and image towers).
+* :func:`build_whisper` — like openai/whisper-*: ``WhisperForConditionalGeneration`` with Whisper's special
+  tokens (languages, tasks, ``<|notimestamps|>``, the 1501 timestamp tokens) and generation config, so
+  language detection and timestamped generation take transformers' real code paths.
 
 Everything is built offline in seconds: byte-level BPE vocabularies written by hand (no training), seeded
 weights, processors capped at small images so tests stay fast. Weights are random, so rankings mean
@@ -17,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_all", "build_clip", "build_qwen3vl_embedding", "build_qwen3vl_reranker"]
+__all__ = ["build_all", "build_clip", "build_qwen3vl_embedding", "build_qwen3vl_reranker", "build_whisper"]
 
 _SPECIALS = (
     "<|endoftext|>",
@@ -249,12 +252,79 @@ def build_clip(out_dir: str | Path, *, seed: int = 0) -> Path:
     return out
 
 
+def build_whisper(
+    out_dir: str | Path, *, seed: int = 0, languages: tuple[str, ...] = ("en", "de", "fr"), max_tokens: int = 48
+) -> Path:
+    """A tiny Whisper: 16 mel bins, one 32-wide layer each side, at most ``max_tokens`` tokens per window."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    out = Path(out_dir)
+    vocab, merges = _bpe_vocab(("<|endoftext|>",))
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=merges)
+    language_tokens = [f"<|{code}|>" for code in languages]
+    tasks = ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>"]
+    timestamps = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]  # after <|notimestamps|>, as Whisper's are
+    specials = ["<|startoftranscript|>", *language_tokens, *tasks, "<|notimestamps|>", *timestamps]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
+
+    def token(text: str) -> int:
+        return int(tokenizer.convert_tokens_to_ids(text))  # type: ignore[arg-type]
+
+    end = token("<|endoftext|>")
+    config = WhisperConfig(
+        vocab_size=len(tokenizer),
+        num_mel_bins=16,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,  # 30 s of 10 ms frames, halved by the encoder's strided convolution
+        max_target_positions=max_tokens + 8,
+        pad_token_id=end,
+        bos_token_id=end,
+        eos_token_id=end,
+        decoder_start_token_id=token("<|startoftranscript|>"),
+    )
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=token("<|startoftranscript|>"),
+        bos_token_id=end,
+        eos_token_id=end,
+        pad_token_id=end,
+        max_length=max_tokens,
+        is_multilingual=True,
+        lang_to_id={t: token(t) for t in language_tokens},
+        task_to_id={"transcribe": token("<|transcribe|>"), "translate": token("<|translate|>")},
+        no_timestamps_token_id=token("<|notimestamps|>"),
+        prev_sot_token_id=token("<|startofprev|>"),
+        begin_suppress_tokens=[end],
+        suppress_tokens=[],
+    )
+    model.save_pretrained(out)
+    extractor = WhisperFeatureExtractor(feature_size=16, sampling_rate=16000, hop_length=160, chunk_length=30)
+    WhisperProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 def build_all(root: str | Path) -> dict[str, Path]:
     root = Path(root)
     return {
         "qwen3vl_embedding": build_qwen3vl_embedding(root / "qwen3vl-embedding"),
         "qwen3vl_reranker": build_qwen3vl_reranker(root / "qwen3vl-reranker"),
         "clip": build_clip(root / "clip"),
+        "whisper": build_whisper(root / "whisper"),
     }
 
 
