@@ -37,6 +37,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("e2e")
 
@@ -283,7 +284,7 @@ def drive(url: str, out: Path, chromium: str) -> None:
     profile = tempfile.mkdtemp(prefix="e2e-chromium-")  # a fresh profile: no cookies or storage from a last run
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=chromium, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000}
+            profile, executable_path=chromium, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400}
         )
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(60_000)
@@ -291,11 +292,19 @@ def drive(url: str, out: Path, chromium: str) -> None:
             page.goto(f"{url}/?models=rag", wait_until="load")  # never "networkidle": socket.io keeps polling
             dismiss_dialogs(page)
             page.locator("#chat-input").wait_for()
-            page.screenshot(path=str(out / "0-start.png"))
-            ask(page, QUESTION, out / "1-answer.png", expect="warranty")
-            ask(page, FOLLOW_UP, out / "2-follow-up.png", expect=None)
+            first, first_text = ask(page, QUESTION, out / "1-answer.png", expect="warranty")
+            check_thumbnails(first)
+            list_sources(page, first, out / "1-sources-list.png")
+            open_source(page, first, out / "1-source.png")
+            check_title(page)
+            _, second_text = ask(page, FOLLOW_UP, out / "2-follow-up.png", expect=None)
+            if second_text == first_text:
+                log.warning("the follow-up %r got the same answer as %r, word for word", FOLLOW_UP, QUESTION)
             page.locator("input[type=file]").first.set_input_files(str(ROOT / IMAGE))
-            ask(page, IMAGE_QUESTION, out / "3-image.png", expect="image")
+            page.locator("#message-input-container img[data-cy=image]").first.wait_for()  # uploaded, previewed
+            _, third_text = ask(page, IMAGE_QUESTION, out / "3-image.png", expect=None)
+            if "image could not be used" in third_text:
+                log.info("the image was not searched (no image model loaded) and the answer says so")
         except PlaywrightError as exc:
             page.screenshot(path=str(out / "failure.png"))
             (out / "failure.html").write_text(page.content())
@@ -315,7 +324,8 @@ def dismiss_dialogs(page) -> None:  # type: ignore[no-untyped-def]
         button.click()
 
 
-def ask(page, question: str, shot: Path, expect: str | None) -> None:  # type: ignore[no-untyped-def]
+def ask(page, question: str, shot: Path, expect: str | None) -> tuple[Any, str]:
+    """Send a question, wait for the whole answer, check it has cited sources, save a screenshot of it."""
     answers = page.locator(".message-listitem:has(.chat-assistant)")
     before = answers.count()
     box = page.locator("#chat-input")
@@ -326,16 +336,63 @@ def ask(page, question: str, shot: Path, expect: str | None) -> None:  # type: i
     answer.wait_for(timeout=60_000)
     # Done when the action row (copy, regenerate...) of the new answer shows up: Open WebUI adds it at the end.
     answer.get_by_role("button", name="Copy").wait_for(timeout=180_000)
-    page.wait_for_timeout(1500)  # thumbnails and chips settle
-    page.screenshot(path=str(shot), full_page=False)
-    (shot.with_suffix(".html")).write_text(answer.inner_html())
-    text = answer.inner_text()
-    if expect and expect.lower() not in text.lower():
-        raise Failed(f"the answer to {question!r} does not mention {expect!r}: {text[:300]!r}")
     toasts = page.locator("[data-sonner-toast][data-type=error]")
     if toasts.count():
         raise Failed(f"error toast after {question!r}: {toasts.first.inner_text()!r}")
-    log.info("%s: %d characters, screenshot %s", question, len(text), shot.name)
+    text = answer.inner_text()
+    if expect and expect.lower() not in text.lower():
+        raise Failed(f"the answer to {question!r} does not mention {expect!r}: {text[:300]!r}")
+    # Inline chips: one per [n], from our url_citation annotations; the "N Sources" toggle lists them all.
+    chips = answer.locator("button[aria-label^='View source:']")
+    toggle = answer.locator("button[aria-label^='Toggle'][aria-label$='sources']")
+    if not chips.count() or not toggle.count():
+        raise Failed(f"the answer to {question!r} has no source chips ({chips.count()} inline, no list)")
+    page.wait_for_timeout(1000)  # thumbnails load
+    page.locator(".user-message").last.scroll_into_view_if_needed()
+    page.screenshot(path=str(shot))
+    shot.with_suffix(".html").write_text(answer.inner_html())
+    log.info("%r: %d characters, %d source chips, screenshot %s", question, len(text), chips.count(), shot.name)
+    return answer, text
+
+
+def list_sources(page, answer, shot: Path) -> None:  # type: ignore[no-untyped-def]
+    """The "N Sources" toggle unfolds the list of sources, one per annotation."""
+    answer.locator("button[aria-label^='Toggle'][aria-label$='sources']").first.click()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shot))
+
+
+def check_thumbnails(answer) -> None:  # type: ignore[no-untyped-def]
+    """The signed /v1/media thumbnails load in the browser, which has no API key."""
+    images = answer.locator("img[src*='/v1/media/']")
+    widths = [images.nth(i).evaluate("img => img.complete ? img.naturalWidth : 0") for i in range(images.count())]
+    if not widths or not all(widths):
+        raise Failed(f"thumbnails in the first answer: {len(widths)}, loaded widths {widths}")
+    log.info("%d thumbnails loaded", len(widths))
+
+
+def open_source(page, answer, shot: Path) -> None:  # type: ignore[no-untyped-def]
+    """A chip opens Open WebUI's source view, whose link is our signed excerpt page, readable without a key."""
+    answer.locator("button[aria-label^='View source:']").first.click()
+    link = page.locator("a[href*='/v1/excerpts/']").first
+    link.wait_for(timeout=10_000)
+    page.screenshot(path=str(shot))
+    response = page.request.get(link.get_attribute("href"))
+    if response.status != 200:
+        raise Failed(f"the excerpt link of the first chip answered {response.status}")
+    page.keyboard.press("Escape")
+    log.info("the first chip links to its excerpt page (200)")
+
+
+def check_title(page) -> None:  # type: ignore[no-untyped-def]
+    """The title task got JSON it could read: the chat is named after the question, not "New Chat"."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("() => document.title.toLowerCase().includes('warranty')", timeout=30_000)
+    except PlaywrightTimeout as exc:
+        raise Failed(f"the chat got no title from the title task: {page.title()!r}") from exc
+    log.info("chat title: %r", page.title())
 
 
 if __name__ == "__main__":
