@@ -74,6 +74,7 @@ OPEN_WEBUI_ENV = {
     "RAG_RERANKING_MODEL_AUTO_UPDATE": "False",
     "WHISPER_MODEL_AUTO_UPDATE": "False",
     "BYPASS_EMBEDDING_AND_RETRIEVAL": "True",
+    "USE_SLIM_DOCKER": "true",  # no local embedding model loaded at start (it would look for it on the hub)
     "ENABLE_WEB_SEARCH": "False",
     "ENABLE_VERSION_UPDATE_CHECK": "False",
     "ENABLE_EVALUATION_ARENA_MODELS": "False",
