@@ -283,36 +283,48 @@ def drive(url: str, out: Path, chromium: str) -> None:
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="e2e-chromium-")  # a fresh profile: no cookies or storage from a last run
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=chromium, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400}
-        )
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(60_000)
-        try:
-            page.goto(f"{url}/?models=rag", wait_until="load")  # never "networkidle": socket.io keeps polling
-            dismiss_dialogs(page)
-            page.locator("#chat-input").wait_for()
-            first, first_text = ask(page, QUESTION, out / "1-answer.png", expect="warranty")
-            check_thumbnails(first)
-            list_sources(page, first, out / "1-sources-list.png")
-            open_source(page, first, out / "1-source.png")
-            check_title(page)
-            _, second_text = ask(page, FOLLOW_UP, out / "2-follow-up.png", expect=None)
-            if second_text == first_text:
-                log.warning("the follow-up %r got the same answer as %r, word for word", FOLLOW_UP, QUESTION)
-            page.locator("input[type=file]").first.set_input_files(str(ROOT / IMAGE))
-            page.locator("#message-input-container img[data-cy=image]").first.wait_for()  # uploaded, previewed
-            _, third_text = ask(page, IMAGE_QUESTION, out / "3-image.png", expect=None)
-            if "image could not be used" in third_text:
-                log.info("the image was not searched (no image model loaded) and the answer says so")
-        except PlaywrightError as exc:
-            page.screenshot(path=str(out / "failure.png"))
-            (out / "failure.html").write_text(page.content())
-            raise Failed(f"browser: {exc.message.splitlines()[0]} (see failure.png)") from exc
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    try:
+        with sync_playwright() as pw:
+            try:
+                context = pw.chromium.launch_persistent_context(
+                    profile, executable_path=chromium, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400}
+                )
+            except PlaywrightError as exc:
+                raise Failed(f"chromium did not start: {exc.message.splitlines()[0]}") from exc
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(60_000)
+                try:
+                    chat(page, url, out)
+                except PlaywrightError as exc:
+                    with contextlib.suppress(PlaywrightError):  # the page may be gone
+                        page.screenshot(path=str(out / "failure.png"))
+                        (out / "failure.html").write_text(page.content())
+                    raise Failed(f"browser: {exc.message.splitlines()[0]} (see failure.png)") from exc
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def chat(page, url: str, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a new user does: a question, a follow-up, a question with an image attached."""
+    page.goto(f"{url}/?models=rag", wait_until="load")  # never "networkidle": socket.io keeps polling
+    dismiss_dialogs(page)
+    page.locator("#chat-input").wait_for()
+    first, first_text = ask(page, QUESTION, out / "1-answer.png", expect="warranty")
+    check_thumbnails(first)
+    list_sources(page, first, out / "1-sources-list.png")
+    open_source(page, first, out / "1-source.png")
+    check_title(page)
+    _, second_text = ask(page, FOLLOW_UP, out / "2-follow-up.png", expect=None)
+    if second_text == first_text:
+        log.warning("the follow-up %r got the same answer as %r, word for word", FOLLOW_UP, QUESTION)
+    page.locator("input[type=file]").first.set_input_files(str(ROOT / IMAGE))
+    page.locator("#message-input-container img[data-cy=image]").first.wait_for()  # uploaded, previewed
+    _, third_text = ask(page, IMAGE_QUESTION, out / "3-image.png", expect=None)
+    if "image could not be used" in third_text:
+        log.info("the image was not searched (no image model loaded) and the answer says so")
 
 
 def dismiss_dialogs(page) -> None:  # type: ignore[no-untyped-def]
