@@ -116,6 +116,9 @@ def main() -> int:
     except Failed as exc:
         print(f"e2e: FAILED: {exc} (logs and screenshots in {args.out})", file=sys.stderr)
         return 1
+    except subprocess.TimeoutExpired as exc:
+        print(f"e2e: FAILED: `{' '.join(map(str, exc.cmd))}` ran over {exc.timeout:.0f} s", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -140,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
         timeout=1200,
     )
     (args.out / "ingest.log").write_text(ingest.stdout + ingest.stderr)
-    if ingest.returncode not in (0, 1):  # 1: some file failed (images without an image model are skipped)
+    if ingest.returncode != 0:  # images that no loaded model can embed are skipped, not failed
         raise Failed(f"rag ingest exited {ingest.returncode}: {tail(ingest.stderr)}")
 
     key = secrets.token_urlsafe(32)
