@@ -14,10 +14,10 @@ EXAMPLES := examples/docs examples/images examples/reports examples/videos
 demo test: export TOKENIZERS_PARALLELISM := false
 demo test: export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: help setup demo serve test lint examples clean
+.PHONY: help setup demo serve test lint examples e2e clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## Create .venv and install the project with dev tools (fast when up to date)
 	@bash scripts/setup.sh
@@ -37,6 +37,9 @@ lint: setup ## ruff check, ruff format --check and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+e2e: setup ## Open WebUI + headless chromium end to end (installs Open WebUI in /tmp/owui-venv; screenshots)
+	$(BIN)/python scripts/e2e_openwebui.py --out /tmp/e2e-openwebui
 
 examples: setup ## Regenerate the example corpus in examples/
 	$(BIN)/python examples/make_examples.py
