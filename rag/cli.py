@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rag.config import Settings
     from rag.engine import RAG
     from rag.records import Hit, IngestReport
+    from rag.store import Store
 
 __all__ = ["main"]
 
@@ -91,6 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--keep", action="store_true", help="keep the evaluation collection (under DATA_DIR/eval/)")
     ev.add_argument("--split", default="test", help="qrels/<SPLIT>.tsv (default: test)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="copy the whole store (every point, the schema) to another engine or a Qdrant server, and back",
+        description="Copy every point of one store into another, then check that both hold the same. A store is "
+        "edge (Qdrant Edge, the embedded default), local (qdrant-client's local mode: stores written before "
+        "Qdrant Edge), either with :DIR for another directory than RAG_QDRANT__PATH, or a Qdrant server's URL "
+        "(RAG_QDRANT__API_KEY applies). Run it again to finish a copy that stopped: it skips what is there.",
+    )
+    migrate.add_argument("--to", required=True, metavar="STORE", help="edge[:DIR], local[:DIR] or http(s)://URL")
+    migrate.add_argument("--from", dest="source", metavar="STORE", help="default: the configured store")
+    migrate.add_argument("--json", action="store_true", help="print the report as JSON")
+    migrate.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     serve = sub.add_parser("serve", help="run the HTTP API (REST + OpenAI-compatible chat) with uvicorn")
     serve.add_argument("--host", help="bind address (default: RAG_API__HOST); loopback only without API keys")
@@ -187,6 +201,8 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args, settings)
     if args.command == "eval":
         return _eval(args, settings)
+    if args.command == "migrate":
+        return _migrate(args, settings)
     rag = RAG.from_settings(settings)
     try:
         if args.command in {"sources", "delete"}:
@@ -261,6 +277,49 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("rag.access").setLevel(logging.INFO)
     # uvicorn's access log stays off: it logs the query string, where signed links carry their signature.
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    return 0
+
+
+def _store_at(spec: str, settings: Settings) -> Store:
+    """``edge``, ``local`` (optionally ``:DIR``) or a server URL, as a store of the configured collection."""
+    from rag.errors import ConfigError
+    from rag.store import make_store
+
+    if spec.startswith(("http://", "https://")):
+        return make_store(settings.qdrant.model_copy(update={"url": spec}), path=settings.qdrant_path)
+    engine, _, where = spec.partition(":")
+    if engine not in ("edge", "local"):
+        raise ConfigError(f"unknown store {spec!r}: use edge, local (either with :DIR) or an http(s):// URL")
+    qdrant = settings.qdrant.model_copy(update={"url": None, "embedded": engine})
+    return make_store(qdrant, path=Path(where).expanduser() if where else settings.qdrant_path)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm.auto import tqdm
+
+    from rag.store.migrate import migrate
+
+    q = settings.qdrant
+    source_spec = args.source or (q.url if q.url else q.embedded)
+    source, target = _store_at(source_spec, settings), _store_at(args.to, settings)
+    try:
+        total = source.total()
+        _say(f"rag: copying {total} points of collection {source.collection!r}: {source.location} -> {target.location}")
+        with tqdm(total=total, unit="point", desc="migrate", disable=True if args.no_progress else None) as bar:
+            report = migrate(
+                source, target, resume=f"`rag migrate --from {source_spec} --to {args.to}`", on_page=bar.update
+            )
+    finally:
+        source.close()
+        target.close()
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+    _say(
+        f"rag: copied {report.points} points ({report.searchable} searchable) in {report.seconds}s: "
+        f"{report.written} written, {report.skipped} already there; the counts match"
+    )
+    if source_spec.partition(":")[0] == "local":
+        _say(f"rag: the local-mode files in {source.location} stay until you remove them")
     return 0
 
 

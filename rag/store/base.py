@@ -43,7 +43,7 @@ from rag.store.records import (
     UnfinishedVersion,
     source_point_id,
 )
-from rag.store.schema import CollectionSchema, check_schema
+from rag.store.schema import CollectionSchema, SparseSchema, VectorSchema, check_schema
 
 __all__ = ["StoreBase"]
 
@@ -185,6 +185,16 @@ class StoreBase(ABC):
         """The ``{sparse vector: {"encoder", "modifier"}}`` the collection was built with ({} for schema 1)."""
         schema = self._schema_metadata()
         return None if schema is None else dict(schema.get("sparse") or {})
+
+    def collection_schema(self) -> CollectionSchema | None:
+        """The stored schema as a record (moving a store creates the same collection elsewhere)."""
+        schema = self._schema_metadata()
+        if schema is None:
+            return None
+        return CollectionSchema(
+            tuple(VectorSchema(name, int(v["dim"]), str(v["model"])) for name, v in schema["vectors"].items()),
+            sparse=tuple(SparseSchema(name, str(s["encoder"])) for name, s in (schema.get("sparse") or {}).items()),
+        )
 
     def check_schema(self, schema: CollectionSchema, *, mode: Literal["write", "read"]) -> list[str]:
         """Raise :class:`~rag.errors.SchemaMismatchError` when ``schema`` cannot be used with the stored one.
@@ -347,6 +357,10 @@ class StoreBase(ABC):
     def count(self, tenant: str | None = None) -> int:
         """Points of finished versions (of ``tenant``, or of all tenants), source records not counted."""
         return self._count(f.finished_points(tenant)) if self.exists() else 0
+
+    def total(self) -> int:
+        """Every stored point, exactly: flagged ones and source records included (0 without a collection)."""
+        return self._count(Where()) if self.exists() else 0
 
     def points(self, *, vectors: bool = True) -> Iterator[PointRecord]:
         """Every stored point, flagged ones and source records included (snapshots, checks, moving out)."""

@@ -48,6 +48,8 @@ __all__ = ["EdgeStore"]
 log = logging.getLogger(__name__)
 
 _SCHEMA_FILE = "schema.json"
+# Present while a copy (``rag migrate``) fills the store; see EdgeStore.begin_import.
+_IMPORT_FILE = "import.json"
 
 
 class EdgeStore(StoreBase):
@@ -62,6 +64,7 @@ class EdgeStore(StoreBase):
         self._shard_dir = self.root / "shard"
         self._shard: Any = None
         self._opened = False
+        self._importing = False
         self._owner = OwnerLock(self.root / "owner.lock", store=str(self.root))
 
     @property
@@ -73,15 +76,10 @@ class EdgeStore(StoreBase):
     def open(self) -> None:
         if self._opened:
             return
-        legacy = self.path / "collection" / self.collection
-        if legacy.is_dir() and not self._shard_exists():
-            raise StoreError(
-                f"{self.path} holds collection {self.collection!r} written by qdrant-client's local mode (the "
-                "embedded engine before Qdrant Edge), which Qdrant Edge cannot read: keep using it with "
-                "RAG_QDRANT__EMBEDDED=local, or choose another RAG_QDRANT__PATH for a new store"
-            )
-        self._owner.acquire()
+        self._owner.acquire()  # first: while a copy runs, another opener hears who holds the store
         try:
+            if not self._importing:
+                self._refuse_unreadable()
             if self._shard_exists():
                 from qdrant_edge import EdgeShard
 
@@ -91,6 +89,43 @@ class EdgeStore(StoreBase):
             self._owner.release()
             raise
         self._opened = True
+
+    def _refuse_unreadable(self) -> None:
+        """Never show a store that is not all there: a copy into it that did not finish, or an older engine's."""
+        try:
+            marker = json.loads((self.root / _IMPORT_FILE).read_text())
+        except FileNotFoundError:
+            marker = None
+        except (OSError, ValueError) as exc:
+            marker = {"resume": f"(unreadable {_IMPORT_FILE}: {exc})"}
+        if marker is not None:
+            raise StoreError(
+                f"the embedded store at {self.location} is being filled by a copy that did not finish; run "
+                f"{marker.get('resume')} again to complete it (it continues where it stopped)"
+            )
+        legacy = self.path / "collection" / self.collection
+        if legacy.is_dir() and not self._shard_exists():
+            raise StoreError(
+                f"{self.path} holds collection {self.collection!r} written by qdrant-client's local mode (the "
+                "embedded engine before Qdrant Edge), which Qdrant Edge cannot read: copy it into Qdrant Edge with "
+                "`rag migrate --from local --to edge`, keep using it with RAG_QDRANT__EMBEDDED=local, or choose "
+                "another RAG_QDRANT__PATH for a new store"
+            )
+
+    def begin_import(self, resume: str) -> None:
+        """Mark the store as being filled by a copy: until :meth:`end_import`, other runs refuse to open it.
+
+        The marker (``import.json`` next to the shard, naming the command that finishes the copy) is written
+        once this process owns the store, so it never lands in a store another process is using.
+        """
+        self._importing = True
+        self.open()
+        _write_atomically(self.root / _IMPORT_FILE, json.dumps({"resume": resume}))
+
+    def end_import(self) -> None:
+        (self.root / _IMPORT_FILE).unlink(missing_ok=True)
+        _fsync_dir(self.root)
+        self._importing = False
 
     def close(self) -> None:
         if self._shard is not None:
@@ -342,7 +377,11 @@ def _write_atomically(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -100,6 +100,13 @@ class QdrantStore(StoreBase):
         if self._owner is not None:
             self._owner.release()
 
+    def begin_import(self, resume: str) -> None:
+        """No mark: a server's collection is read by whoever connects; a copy that stopped is finished by
+        running it again (``resume``)."""
+
+    def end_import(self) -> None:
+        """Nothing to remove (see :meth:`begin_import`)."""
+
     @property
     def _qc(self) -> Any:
         if self._client is None:

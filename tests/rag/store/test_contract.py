@@ -12,6 +12,7 @@ from rag.store import (
     CollectionSchema,
     PointRecord,
     SourceRecord,
+    SparseSchema,
     Store,
     StoreFilter,
     VectorSchema,
@@ -89,6 +90,22 @@ def test_collection_has_one_named_vector_per_modality_with_model_metadata(store:
         "text": {"model": "text-model", "dim": 4},
         "image": {"model": "image-model", "dim": 3},
     }
+
+
+def test_collection_schema_gives_back_the_schema_it_was_created_with(make_store):
+    store = make_store()
+    assert store.collection_schema() is None and store.total() == 0
+    schema = CollectionSchema(SCHEMA.vectors, sparse=(SparseSchema("sparse", "bm25/v1"),))
+    store.ensure_collection(schema)
+    assert store.collection_schema() == schema
+
+
+def test_total_counts_every_point_where_count_counts_the_searchable_ones(store: Store):
+    store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0]), _text("b", "/e", "c0", [0, 1, 0, 0])])
+    store.put_source(SourceRecord("a", "/d", "/d", "d", "text/plain", "h1", 1, "2026-01-01T00:00:00+00:00"))
+    store.upsert([_text("a", "/d", "c1", [1, 1, 0, 0], content_hash="h2")])
+    store.hide_stale_many("a", {"/d": "h1"})  # the h2 point is flagged unfinished
+    assert store.count() == 2 and store.total() == 4
 
 
 def test_points_carry_only_their_own_vectors_and_fused_search_returns_both(store: Store):
@@ -381,7 +398,7 @@ def test_edge_refuses_a_local_mode_store_of_an_earlier_version_instead_of_readin
     local.ensure_collection(SCHEMA)
     local.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
     local.close()
-    with pytest.raises(StoreError, match=r"local mode.*RAG_QDRANT__EMBEDDED=local"):
+    with pytest.raises(StoreError, match=r"local mode.*`rag migrate --from local --to edge`.*EMBEDDED=local"):
         open_store("edge", tmp_path / "q")
 
 
