@@ -42,6 +42,8 @@ import argparse
 import json
 import logging
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -138,6 +140,55 @@ def _raw_first_token(client: Any, base_url: str, messages: list[dict[str, Any]])
     raise RuntimeError("the stub sent no content")
 
 
+def _reopen_in_fresh_process(path: Path) -> dict[str, Any]:
+    """Open the Edge store in a new Python process and run one fused query there: what a restart costs.
+
+    The child reports its own open time (load + count), its first query's time, and its peak RSS (the
+    interpreter, numpy and the store's imports included, as a real process has).
+    """
+    command = [sys.executable, str(Path(__file__).resolve()), "--reopen-probe", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env={**os.environ})
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _reopen_probe(path: Path) -> dict[str, Any]:
+    """The child of :func:`_reopen_in_fresh_process`."""
+    from rag.config import QdrantSettings
+    from rag.sparse import SPARSE_VECTOR, SparseVector
+    from rag.store import EdgeStore, StoreFilter
+
+    t0 = time.perf_counter()
+    store = EdgeStore(QdrantSettings(collection="bench"), path=path)
+    store.open()
+    points = store.count(TENANT)
+    t_open = time.perf_counter() - t0
+    rng = np.random.default_rng(1)
+    dense = rng.standard_normal(DIM).astype(np.float32)
+    queries = {"text": dense / np.linalg.norm(dense), SPARSE_VECTOR: SparseVector((1, 2, 3), (1.0, 1.0, 1.0))}
+    t_query, _ = _timed(lambda: store.search(queries, where=StoreFilter(tenant=TENANT), limit=10, prefetch_limit=50))
+    store.close()
+    return {
+        "points": points,
+        "open_s": round(t_open, 3),
+        "first_query_ms": round(t_query * 1000, 2),
+        "max_rss_mb": round(_peak_rss_kib() / 1024, 1),
+    }
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS. ``VmHWM`` where there is /proc: ``getrusage``'s max RSS survives ``execve``, so
+    a child forked from the benchmark (torch and every point loaded) would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux, bytes on macOS
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -207,7 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     http = httpx.Client(timeout=30)
 
-    results: dict[str, Any] = {"sizes": {}, "upsert": [], "upsert_local": [], "reopen": []}
+    results: dict[str, Any] = {"sizes": {}, "upsert": [], "upsert_local": [], "reopen": [], "reopen_fresh": []}
     caught: list[str] = []
     all_vectors = np.zeros((0, DIM), dtype=np.float32)
     count = 0
@@ -237,6 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             }
                         )
                 store.close()
+                results["reopen_fresh"].append({"size": size, **_reopen_in_fresh_process(store.path)})
                 t_reopen, _ = _timed(lambda: (store.open(), store.count(TENANT)))
                 results["reopen"].append({"size": size, "seconds": round(t_reopen, 3)})
                 log.warning(
@@ -366,6 +418,11 @@ def to_markdown(results: dict[str, Any]) -> str:
             for u in results.get(key, [])
         ]
     lines += [f"- Edge reopened at {r['size']:,} points: {r['seconds']} s" for r in results.get("reopen", [])]
+    lines += [
+        f"- Edge opened in a fresh process at {r['size']:,} points: {r['open_s']} s, first query "
+        f"{r['first_query_ms']} ms, max RSS {r['max_rss_mb']} MB"
+        for r in results.get("reopen_fresh", [])
+    ]
     if meta["warnings"]:
         lines += ["", "Warnings from the store:", ""] + [f"- {w}" for w in meta["warnings"]]
     return "\n".join(lines) + "\n"
@@ -417,7 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady numbers on busy machines)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--reopen-probe", type=Path, help=argparse.SUPPRESS)  # the child of a reopen measurement
     args = parser.parse_args(argv)
+    if args.reopen_probe is not None:
+        print(json.dumps(_reopen_probe(args.reopen_probe)))
+        return 0
     if args.large:
         args.sizes = sorted({*args.sizes, 50_000, 100_000})
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -37,6 +37,9 @@ def test_query_latency_benchmark_writes_json_markdown_and_plot(tmp_path: Path, t
     }
     assert [u["size"] for u in results["upsert"]] == [60, 150] == [u["size"] for u in results["upsert_local"]]
     assert [r["size"] for r in results["reopen"]] == [60, 150]
+    fresh = results["reopen_fresh"]  # measured in a child process that opens the store and runs one query
+    assert [(r["size"], r["points"]) for r in fresh] == [(60, 60), (150, 150)]
+    assert all(r["open_s"] > 0 and r["first_query_ms"] > 0 and r["max_rss_mb"] > 0 for r in fresh)
     markdown = (out / "query_latency.md").read_text()
     assert "| 150 | search |" in markdown and "search_numpy" in markdown
     if importlib.util.find_spec("matplotlib") is not None:  # the optional `bench` extra
