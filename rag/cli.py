@@ -247,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
                 "store": rag.store.location,
                 "collection": rag.store.collection,
                 "points": rag.store.count(),
+                "search": rag.index_state(),
                 "unfinished_versions": len(rag.unfinished()),
             }
             print(json.dumps(info, indent=2))

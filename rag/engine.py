@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, validate_tenant
-from rag.errors import RagError
+from rag.errors import RagError, StoreError
 from rag.media import MediaStore
 from rag.models import LoadedModels, load_embedders, load_recognizer, load_reranker
 from rag.orchestrator import QueryOrchestrator, Retrieved
@@ -172,6 +172,15 @@ class RAG:
         """Versions no read sees: being written now, or left by a killed run until :meth:`recover` runs."""
         self.store.open()
         return self.store.unfinished(self._tenant(tenant), thorough=True)
+
+    def index_state(self) -> str | None:
+        """How searches run now (exact, or through an HNSW index), for ``rag info`` and ``/readyz``; None when
+        the store cannot say (it went away since it was last asked)."""
+        try:
+            return self.store.index_state()
+        except StoreError as exc:
+            log.warning("cannot tell how searches run at %s: %s", self.store.location, exc)
+            return None
 
     def readiness(self, *, store: str | None = None) -> dict[str, str]:
         """ "ok", or why not, for the store and the models (the API's readiness check). ``store``: why the store

@@ -167,3 +167,5 @@ class JobAccepted(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, str]
+    # How searches run now ("exact search (N points)", or an HNSW index on a server); only when the store is up.
+    search: str | None = None

@@ -399,6 +399,15 @@ class StoreBase(ABC):
         # Equal scores in one order on every backend and every run.
         return sorted(hits, key=lambda hit: (-hit.score, hit.id))
 
+    def index_state(self) -> str:
+        """How searches run now: exact while the store is small or has no HNSW index (Qdrant Edge builds none)."""
+        if not self.exists():
+            return "no collection yet"
+        points = self._points_total()
+        if self.capabilities.hnsw and points > self.settings.exact_below:
+            return f"HNSW index ({points} points, over RAG_QDRANT__EXACT_BELOW={self.settings.exact_below})"
+        return f"exact search ({points} points)"
+
     def _exact(self) -> bool:
         now = time.monotonic()
         if self._total is None or now - self._total[0] > _TOTAL_TTL_S:

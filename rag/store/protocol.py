@@ -34,10 +34,13 @@ class StoreCapabilities:
     Its data lives in its directory only (removing the directory removes the store).
     ``concurrent_reads``: searches and other reads run while a write is in progress (otherwise they wait for
     the write's turn, and go before the next one).
+    ``hnsw``: the backend builds an HNSW index (a server, in the background), used above
+    ``RAG_QDRANT__EXACT_BELOW`` points; otherwise every search scores every matching point.
     """
 
     single_process: bool
     concurrent_reads: bool
+    hnsw: bool = False
 
 
 @runtime_checkable
@@ -122,6 +125,10 @@ class Store(Protocol):
 
     def total(self) -> int:
         """Every stored point, exactly: flagged ones and source records included (0 without a collection)."""
+        ...
+
+    def index_state(self) -> str:
+        """How searches run now, for ``rag info`` and ``/readyz``: "exact search (N points)" or "HNSW index (…)"."""
         ...
 
     def retrieve(self, ids: Sequence[str], *, vectors: bool = False) -> list[PointRecord]: ...

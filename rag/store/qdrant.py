@@ -55,7 +55,7 @@ class QdrantStore(StoreBase):
         self._client: Any = None
         local = settings.url is None
         # Local mode is not safe for concurrent use from several threads; a server's client is.
-        self.capabilities = StoreCapabilities(single_process=local, concurrent_reads=not local)
+        self.capabilities = StoreCapabilities(single_process=local, concurrent_reads=not local, hnsw=not local)
         self._owner = OwnerLock(path / "owner.lock", store=str(path)) if local else None
 
     @property

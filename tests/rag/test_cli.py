@@ -124,3 +124,9 @@ def test_ingest_fail_fast_writes_the_json_report_and_exits_1(tmp_path: Path, cli
     ]
     assert (report["ingested"], report["files_seen"]) == (1, 3)  # c.txt was never finalised
     assert broken in report["stopped"]
+
+
+def test_info_says_how_searches_run(tmp_path: Path, cli_env: dict[str, str]):
+    info = _run(["info"], cli_env, tmp_path)
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["search"] == "no collection yet"  # then "exact search (N points)"

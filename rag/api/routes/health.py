@@ -23,5 +23,6 @@ def readyz(services: ServicesDep) -> JSONResponse:
     if checks["store"] != "ok" and services.store.problem is None:
         services.store.lost("no answer to a ping")
     ready = all(value == "ok" for value in checks.values())
-    body = Ready(status="ready" if ready else "not ready", checks=checks)
+    search = services.rag.index_state() if checks["store"] == "ok" else None
+    body = Ready(status="ready" if ready else "not ready", checks=checks, search=search)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -159,6 +159,7 @@ def test_a_store_lost_after_start_gives_503s_then_reconnects(make_client: Any, m
     assert "Connection refused" in lost.json()["error"]["message"]
     _assert_store_routes_refuse(client, "Connection refused")  # refused at once, Qdrant is not asked
     assert client.get("/readyz").status_code == 503
+    assert client.get("/readyz").json()["search"] is None  # only said when the store answers
     down.clear()
     _until(lambda: client.get("/readyz").status_code == 200, "ready after reconnecting")
     assert client.post("/v1/search", headers=ACME, json={"query": "warranty"}).status_code == 200
@@ -223,3 +224,10 @@ def test_a_first_attempt_in_the_callers_thread() -> None:
         _until(lambda: connection.problem is None, "reconnected")
     finally:
         connection.close()
+
+
+def test_readyz_says_how_searches_run_when_the_store_is_up(make_client: Any) -> None:
+    client = make_client("minilm")  # the embedded store, Qdrant Edge
+    body = client.get("/readyz").json()
+    assert body["status"] == "ready"
+    assert body["search"] in ("no collection yet", "exact search (0 points)")

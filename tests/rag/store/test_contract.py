@@ -433,3 +433,26 @@ def test_edge_searches_run_while_another_thread_writes(tmp_path: Path):
     writer.join()
     assert errors == [] and store.count("a") == 50  # every written point is hidden (flagged) again
     store.close()
+
+
+def test_index_state_says_searches_are_exact_where_no_hnsw_index_is_built(make_store):
+    store = make_store(exact_below=1)
+    assert store.index_state() == "no collection yet"
+    store.ensure_collection(SCHEMA)
+    store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0]) for i in range(3)])
+    # Qdrant Edge never builds HNSW in-process (optimize() would hold the GIL); local mode always scans
+    assert store.index_state() == "exact search (3 points)"
+
+
+def test_index_state_on_a_server_names_its_hnsw_index_above_the_exact_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from rag.config import QdrantSettings
+    from rag.store import QdrantStore
+
+    server = QdrantStore(QdrantSettings(url="http://127.0.0.1:9", exact_below=10), path=tmp_path)
+    monkeypatch.setattr(server, "exists", lambda: True)
+    monkeypatch.setattr(server, "_points_total", lambda: 10)
+    assert server.index_state() == "exact search (10 points)"
+    monkeypatch.setattr(server, "_points_total", lambda: 11)
+    assert server.index_state() == "HNSW index (11 points, over RAG_QDRANT__EXACT_BELOW=10)"
