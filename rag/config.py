@@ -217,7 +217,9 @@ class AudioSettings(_Section):
 class RetrievalSettings(_Section):
     fusion: Literal["rrf", "dbsf"] = "rrf"
     relevance_threshold: float = Field(
-        default=0.5,
+        # On the BEIR sample set (MiniLM): 0.5 refuses 73% of off-domain queries and no answerable one, 0.6 86%
+        # and 3.6%, 0.7 86% and 7%.
+        default=0.6,
         ge=0.0,
         le=1.0,
         description="Without a reranker: calibrated relevance (rag.relevance) under which a hit is not answered from.",
