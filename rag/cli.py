@@ -346,7 +346,8 @@ def _ask(args: argparse.Namespace, rag: RAG) -> int:
                 continue
             hit = source.hit
             location = hit.location.replace(Path(hit.path).name, _rel(hit.path), 1)
-            score = f"  relevance {hit.rerank_score:.2f}" if hit.rerank_score is not None else ""
+            shown = hit.rerank_score if hit.rerank_score is not None else hit.relevance
+            score = f"  relevance {shown:.2f}" if shown is not None else ""
             print(f"  [{source.number}] {location}{score}")
             if hit.image_ref:
                 print(f"      image: {_rel(str(rag.media.root / hit.image_ref))}")
