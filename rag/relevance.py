@@ -12,7 +12,8 @@ the collection's points get against them, measured on the collection itself.
 The null's centre and spread are robust (median, 1.4826 x MAD): a background question that happens to match
 the collection moves a few pairs out of thousands, not the statistics. A raw score becomes
 ``z = (score - centre) / spread`` and ``relevance = sigmoid(SLOPE * (z - Z_MID))``: a score :data:`Z_MID`
-spreads above the unrelated pairs is an even bet. A hit's relevance is the best over its dense vectors.
+spreads above the unrelated pairs is an even bet. A hit's relevance is the best over its dense vectors; a
+vector with fewer than :data:`MIN_POINTS` points has no null, and its hits no relevance (not gated).
 
 The statistics are recomputed lazily and cached in memory (per process), not written to the collection: they
 cost one scroll of at most :data:`SAMPLE_POINTS` points and one encode of the background queries per model
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 Z_MID = 4.0
 SLOPE = 1.5
 SAMPLE_POINTS = 1024
+# Fewer points of a vector than this give no usable null (a spread from a handful of pairs means nothing):
+# their hits get no relevance, and the gate lets them through.
+MIN_POINTS = 16
 REFRESH_CHANGE = 0.2  # relative change of the point count that triggers a recomputation
 _COUNT_TTL_S = 30.0  # how long a point count read for the refresh check is trusted
 _MIN_SPREAD = 1e-3
@@ -172,7 +176,10 @@ class Calibrator:
         dense = (p.vectors.get(vector) for p in self.store.points(vectors=True))
         found = (v for v in dense if v is not None and not isinstance(v, SparseVector))
         sample = [np.asarray(v, dtype=np.float32) for v in itertools.islice(found, SAMPLE_POINTS)]
-        if len(sample) < 2:
+        if len(sample) < MIN_POINTS:
+            log.info(
+                "relevance: %d points of %s, too few to measure a null; its hits are not gated", len(sample), vector
+            )
             return None
         points = _unit(np.stack(sample))
         embedder = self.embedders[vector]

@@ -70,14 +70,30 @@ def test_without_a_reranker_off_topic_questions_find_nothing_relevant(make_rag, 
     assert rag.answer("How long is the warranty on the Helios battery?").outcome == "answered"
 
 
-def test_every_hit_has_a_calibrated_relevance_and_raw_scores(make_rag):
+def test_every_hit_has_a_calibrated_relevance_and_raw_scores(make_rag, tmp_path: Path):
+    """Plumbing with the tiny CLIP (random weights: the values mean nothing, their presence and range do)."""
+    from PIL import Image
+
+    folder = tmp_path / "colours"
+    folder.mkdir()
+    for i in range(20):
+        Image.new("RGB", (32, 32), (i * 12, 255 - i * 12, (i * 37) % 256)).save(folder / f"c{i:02d}.png")
     rag = make_rag("clip")
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "images"], progress=False)
-    hits = rag.search("solar panels on a roof", limit=20)
-    assert {h.modality for h in hits} == {"text", "image"}
-    for hit in hits:
-        assert hit.relevance is not None and 0.0 <= hit.relevance <= 1.0
-        assert set(hit.scores) == {hit.modality}  # the raw cosine of the hit's own dense vector
+    rag.ingest([EXAMPLES / "docs", folder], progress=False)
+    for query in ["solar panels on a roof", Image.open(folder / "c03.png")]:
+        hits = rag.search(query, limit=40)
+        assert {h.modality for h in hits} == ({"text", "image"} if isinstance(query, str) else {"image"})
+        for hit in hits:
+            assert hit.relevance is not None and 0.0 <= hit.relevance <= 1.0
+            assert set(hit.scores) == {hit.modality}  # the raw cosine of the hit's own dense vector
+
+
+def test_a_vector_with_too_few_points_is_not_gated(make_rag):
+    rag = make_rag("clip")
+    rag.ingest([EXAMPLES / "images"], progress=False)  # 4 images: no usable null
+    hits = rag.search("a wiring diagram", limit=4)
+    assert len(hits) == 4 and all(h.relevance is None and h.scores for h in hits)
+    assert rag.answer("a wiring diagram").outcome == "extractive"
 
 
 def test_page_specific_question_cites_the_right_pdf_page(make_rag):
