@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit-queries", type=int, metavar="N", help="score only the first N judged queries")
     ev.add_argument("--rerank", action="store_true", help="also score fused + rerank (needs RAG_RERANK__MODEL__NAME)")
     ev.add_argument("--keep", action="store_true", help="keep the evaluation collection (under DATA_DIR/eval/)")
+    ev.add_argument(
+        "--negatives",
+        type=Path,
+        metavar="FILE",
+        help="queries that should be refused, one per line (beside the built-in off-domain ones)",
+    )
     ev.add_argument("--split", default="test", help="qrels/<SPLIT>.tsv (default: test)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -331,6 +337,14 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit_queries is not None and args.limit_queries < 1:
         _say("rag: --limit-queries must be at least 1")
         return 2
+    negatives: list[str] = []
+    if args.negatives is not None:
+        try:
+            negatives = [line.strip() for line in args.negatives.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            _say(f"rag: --negatives {args.negatives}: cannot read it ({exc})")
+            return 2
+        negatives = [q for q in negatives if q]
     dataset = load_dataset(args.dataset, split=args.split)
     workspace = EvalWorkspace(settings, dataset.name, keep=args.keep)
     rag: RAG | None = None
@@ -347,6 +361,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             rerank=args.rerank,
             limit_queries=args.limit_queries,
             progress=False if args.no_progress else None,
+            negatives=negatives,
         )
         _announce(rag)
     finally:
@@ -391,7 +406,8 @@ def _ask(args: argparse.Namespace, rag: RAG) -> int:
                 continue
             hit = source.hit
             location = hit.location.replace(Path(hit.path).name, _rel(hit.path), 1)
-            score = f"  relevance {hit.rerank_score:.2f}" if hit.rerank_score is not None else ""
+            shown = hit.rerank_score if hit.rerank_score is not None else hit.relevance
+            score = f"  relevance {shown:.2f}" if shown is not None else ""
             print(f"  [{source.number}] {location}{score}")
             if hit.image_ref:
                 print(f"      image: {_rel(str(rag.media.root / hit.image_ref))}")

@@ -5,9 +5,12 @@ It never imports FastAPI; the HTTP layer and the CLI call it through :class:`rag
 Outcomes of the answer step:
 
 * ``answered`` — the model answered from the numbered sources; ``Answer.cited`` lists the numbers it used.
-* ``extractive`` — no model is configured: the top passages, each with its citation.
-* ``nothing_relevant`` — no candidate passed the reranker's relevance threshold (or nothing was found):
-  the model is not asked, so it cannot answer from irrelevant material.
+* ``extractive`` — no model is configured: the sentences of the passing sources that answer the question best,
+  each source's followed by its citation (:mod:`rag.extractive`).
+* ``nothing_relevant`` — no candidate passed the relevance gate (or nothing was found): the model is not
+  asked, so it cannot answer from irrelevant material. With a reranker the gate is its calibrated score
+  (``RAG_RERANK__THRESHOLD``); without one, the retriever's calibrated relevance
+  (``RAG_RETRIEVAL__RELEVANCE_THRESHOLD``, :mod:`rag.relevance`), one scale for every vector and modality.
 
 Follow-ups: with ``history`` (earlier turns of a chat), the model first rewrites the question into a
 standalone search query ("and the panels?" → "warranty of the Aurora panels"), which retrieval and
@@ -89,7 +92,9 @@ class QueryOrchestrator:
             hits = self.retriever.search(queries, tenant=tenant, filters=filters, limit=top_k)
             note = "image-only query: not reranked" if self.reranker is not None else self.rerank_note
             info = RerankInfo(note=note or "no reranker")
-            return Retrieved(hits=hits, rerank=info, relevant=hits)
+            gate = self.settings.retrieval.relevance_threshold
+            relevant = [h for h in hits if h.relevance is None or h.relevance >= gate]
+            return Retrieved(hits=hits, rerank=info, relevant=relevant)
         candidates = self.retriever.search(queries, tenant=tenant, filters=filters, limit=max(rerank.candidates, top_k))
         hits, info = self.reranker.rerank(question, candidates, top_k=top_k)
         relevant = [h for h in hits if h.rerank_score is None or h.rerank_score >= rerank.threshold]
@@ -101,16 +106,19 @@ class QueryOrchestrator:
         limit = self.settings.generation.context_hits
         return [Citation(number=i, hit=h) for i, h in enumerate(retrieved.relevant[:limit], start=1)]
 
-    def _without_model(self, question: str, retrieved: Retrieved) -> Answer | None:
-        """The answer when the model is not to be asked (nothing relevant, or no model); else None."""
-        from rag.prompt import extractive_answer
+    def _without_model(
+        self, question: str, retrieved: Retrieved, query: str | None = None, turns: Sequence[Turn] = ()
+    ) -> Answer | None:
+        """The answer when the model is not to be asked (nothing relevant, or no model); else None. ``query``:
+        what was searched (a follow-up's rewritten or combined query), which the extractive answer uses too,
+        leaving out what the earlier answers of ``turns`` showed."""
 
         sources = self._sources(retrieved)
         if not sources:
             notes = (
                 [
                     f"all {len(retrieved.hits)} candidates scored under the relevance threshold "
-                    f"{self.settings.rerank.threshold}"
+                    f"{self._threshold(retrieved)}"
                 ]
                 if retrieved.hits
                 else []
@@ -123,16 +131,36 @@ class QueryOrchestrator:
                 rerank=retrieved.rerank,
             )
         if self.generator is None:
+            shown = " ".join(t.text for t in turns if t.role == "assistant")
+            text, cited = self._extract(question, query or question, sources, shown)
             return Answer(
                 question=question,
-                text=extractive_answer(sources),
+                text=text,
                 outcome="extractive",
                 sources=sources,
-                cited=[s.number for s in sources],
+                cited=cited,
                 notes=[NO_LLM_NOTE],
                 rerank=retrieved.rerank,
             )
         return None
+
+    def _extract(self, question: str, query: str, sources: list[Citation], shown: str) -> tuple[str, list[int]]:
+        """The extractive answer's text and cited numbers: best sentences when a text model is loaded, else
+        each source's first lines."""
+        from rag.extractive import best_sentences, extractive_text
+        from rag.prompt import extractive_answer
+
+        embedder = self.retriever.embedders.get("text")
+        if embedder is not None and "text" in embedder.modalities:
+            picked = best_sentences([question, query], sources, embedder, shown=shown)
+            if picked:
+                return extractive_text(picked, sources)
+        return extractive_answer(sources), [s.number for s in sources]
+
+    def _threshold(self, retrieved: Retrieved) -> str:
+        if retrieved.rerank.applied:
+            return f"{self.settings.rerank.threshold} (RAG_RERANK__THRESHOLD)"
+        return f"{self.settings.retrieval.relevance_threshold} (RAG_RETRIEVAL__RELEVANCE_THRESHOLD)"
 
     def _messages(
         self,
@@ -239,7 +267,7 @@ class QueryOrchestrator:
         turns = self._turns(history)
         query, notes = self._standalone(question, turns)
         retrieved = self.retrieve(query, tenant=tenant, filters=filters, image=image)
-        ready = self._without_model(question, retrieved)
+        ready = self._without_model(question, retrieved, query, turns)
         if ready is not None:
             return _noted(ready, notes)
         assert self.generator is not None
@@ -260,7 +288,7 @@ class QueryOrchestrator:
         turns = self._turns(history)
         query, notes = self._standalone(question, turns)
         retrieved = self.retrieve(query, tenant=tenant, filters=filters, image=image)
-        ready = self._without_model(question, retrieved)
+        ready = self._without_model(question, retrieved, query, turns)
         if ready is not None:
             yield ready.text
             yield _noted(ready, notes)
@@ -285,7 +313,7 @@ class QueryOrchestrator:
         query, notes = await self._astandalone(question, turns)
         # Encoding, search and reranking are CPU-bound: keep them off the event loop.
         retrieved = await asyncio.to_thread(self.retrieve, query, tenant=tenant, filters=filters)
-        ready = self._without_model(question, retrieved)
+        ready = await asyncio.to_thread(self._without_model, question, retrieved, query, turns)
         if ready is not None:
             return _noted(ready, notes)
         assert self.generator is not None
@@ -305,7 +333,7 @@ class QueryOrchestrator:
         turns = self._turns(history)
         query, notes = await self._astandalone(question, turns)
         retrieved = await asyncio.to_thread(self.retrieve, query, tenant=tenant, filters=filters)
-        ready = self._without_model(question, retrieved)
+        ready = await asyncio.to_thread(self._without_model, question, retrieved, query, turns)
         if ready is not None:
             yield ready.text
             yield _noted(ready, notes)

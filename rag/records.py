@@ -138,6 +138,14 @@ class Hit(_Boundary):
     rerank_score: float | None = Field(
         default=None, description="Calibrated relevance in 0-1 (sigmoid of the reranker's logit); None if not reranked."
     )
+    relevance: float | None = Field(
+        default=None,
+        description="Calibrated relevance in 0-1, comparable across vectors and modalities (rag.relevance); "
+        "None when no dense vector of the hit could be calibrated.",
+    )
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Raw score per dense named vector (cosine), for debugging."
+    )
 
     @property
     def location(self) -> str:

@@ -19,7 +19,8 @@ from rag.config import RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.records import Hit, SearchFilters
-from rag.sparse import SPARSE_VECTOR, SparseEncoder
+from rag.relevance import Calibrator, cosine
+from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Retriever:
         self.store = store
         self.settings = settings
         self.sparse = sparse
+        self.calibrator = Calibrator(embedders=embedders, store=store)
 
     @property
     def vector_names(self) -> tuple[str, ...]:
@@ -95,9 +97,12 @@ class Retriever:
             raise RetrievalError("the query is empty")
         self._check_vectors(vectors)
         pairs: list[tuple[str, QueryVector]] = []
+        modalities: list[str] = []
         for one in queries:
-            pairs.extend(self.encode(one, vectors=vectors).items())
-        return self.search_encoded(pairs, tenant=tenant, filters=filters, limit=limit)
+            encoded = self.encode(one, vectors=vectors)
+            pairs.extend(encoded.items())
+            modalities.extend([_query_modality(one)] * len(encoded))
+        return self.search_encoded(pairs, tenant=tenant, filters=filters, limit=limit, query_modalities=modalities)
 
     def _check_vectors(self, vectors: Sequence[str] | None) -> None:
         unknown = sorted(set(vectors or ()) - set(self.vector_names))
@@ -114,8 +119,12 @@ class Retriever:
         filters: SearchFilters | None = None,
         limit: int | None = None,
         vectors: Sequence[str] | None = None,
+        query_modalities: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """One fused search over already encoded (named vector, query vector) pairs, optionally only ``vectors``."""
+        """One fused search over already encoded (named vector, query vector) pairs, optionally only ``vectors``.
+
+        ``query_modalities``: the modality of the query behind each pair ("text" for all, when not given).
+        """
         self._check_vectors(vectors)
         if not self.store.exists():
             raise RetrievalError(
@@ -124,13 +133,15 @@ class Retriever:
             )
         flt = self._store_filter(tenant, filters or SearchFilters())
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+        kinds = list(query_modalities or ["text"] * len(items))
         # A vector can only return points of its own modality: skip prefetches that cannot match.
-        chosen = [
-            (name, vec)
-            for name, vec in items
+        keep = [
+            i
+            for i, (name, _) in enumerate(items)
             if (vectors is None or name in vectors)
             and (not flt.modalities or _VECTOR_MODALITY.get(name, name) in flt.modalities)
         ]
+        chosen = [items[i] for i in keep]
         stored = self.store.search(
             chosen,
             where=flt,
@@ -139,7 +150,33 @@ class Retriever:
             fusion=self.settings.fusion,
             rrf_k=self.settings.rrf_k,
         )
-        return [to_hit(h, rank) for rank, h in enumerate(stored, start=1)]
+        hits = [to_hit(h, rank) for rank, h in enumerate(stored, start=1)]
+        return self.score(hits, [(*items[i], kinds[i]) for i in keep])
+
+    def score(self, hits: Sequence[Hit], queries: Sequence[tuple[str, QueryVector, str]]) -> list[Hit]:
+        """``hits`` with their raw cosine per dense vector and calibrated relevance, for these (named vector,
+        query vector, query modality) triples; several queries on one vector: the best of them counts."""
+        dense = [(name, np.asarray(vec), kind) for name, vec, kind in queries if name in self.embedders]
+        if not hits or not dense:
+            return list(hits)
+        stored = {p.id: p.vectors for p in self.store.retrieve([h.id for h in hits], vectors=True)}
+        out: list[Hit] = []
+        for hit in hits:
+            vectors = stored.get(hit.id, {})
+            raw: dict[str, float] = {}
+            relevance: float | None = None
+            for name, vec, kind in dense:
+                point = vectors.get(name)
+                if point is None or isinstance(point, SparseVector):
+                    continue
+                value = cosine(vec, np.asarray(point))
+                raw[name] = round(max(value, raw.get(name, -1.0)), 6)
+                calibrated = self.calibrator.relevance(name, kind, value)
+                if calibrated is not None and (relevance is None or calibrated > relevance):
+                    relevance = calibrated
+            rounded = None if relevance is None else round(relevance, 6)
+            out.append(hit.model_copy(update={"scores": raw, "relevance": rounded}))
+        return out
 
     @staticmethod
     def _store_filter(tenant: str, filters: SearchFilters) -> StoreFilter:

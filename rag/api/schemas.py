@@ -107,6 +107,10 @@ class HitOut(BaseModel):
     rank: int
     score: float
     rerank_score: float | None = None
+    relevance: float | None = Field(
+        default=None, description="Calibrated relevance 0-1, comparable across vectors and modalities."
+    )
+    scores: dict[str, float] = Field(default_factory=dict, description="Raw cosine per dense named vector.")
     fused_rank: int | None = None
     modality: Modality
     kind: Kind

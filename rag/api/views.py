@@ -102,6 +102,8 @@ class View:
             rank=hit.rank,
             score=hit.score,
             rerank_score=hit.rerank_score,
+            relevance=hit.relevance,
+            scores=hit.scores,
             fused_rank=hit.fused_rank,
             modality=hit.modality,
             kind=hit.kind,

@@ -15,7 +15,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["METRICS", "evaluate", "metric_names", "mrr_at_k", "ndcg_at_k", "per_query", "recall_at_k"]
+__all__ = [
+    "METRICS",
+    "evaluate",
+    "expected_calibration_error",
+    "metric_names",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "per_query",
+    "recall_at_k",
+]
 
 Qrels = Mapping[str, int]
 
@@ -90,3 +99,17 @@ def evaluate(
         for name, value in per_query(run.get(query, ()), qrels[query], names).items():
             totals[name] += value
     return {name: total / len(judged) for name, total in totals.items()}
+
+
+def expected_calibration_error(pairs: Sequence[tuple[float, bool]], bins: int = 10) -> float:
+    """ECE of probability-like scores against 0/1 outcomes: the mean, weighted by bin size, of |mean score -
+    fraction true| over ``bins`` equal-width bins of the score."""
+    if not pairs:
+        return 0.0
+    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of scores, true outcomes
+    for score, outcome in pairs:
+        entry = totals[min(bins - 1, max(0, int(score * bins)))]
+        entry[0] += 1
+        entry[1] += score
+        entry[2] += int(outcome)
+    return sum(abs(s / n - t / n) * n for n, s, t in totals if n) / len(pairs)

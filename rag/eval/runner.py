@@ -7,6 +7,11 @@ each named vector alone, fused, and fused + reranked, and score the rankings (:m
   document); page images likewise. Hits are points (chunks, pages): a document scores as its best point,
   i.e. its first appearance in the ranking.
 * Each query is encoded once; every mode searches with that encoding (``Retriever.search_encoded``).
+* Relevance (no reranker's gate involved): for the judged queries, the fraction *wrongly refused* (no fused hit
+  among the first ``RAG_GENERATION__CONTEXT_HITS`` reaches ``RAG_RETRIEVAL__RELEVANCE_THRESHOLD``, the answer
+  step's gate), and the expected calibration error of the top-10 documents' ``relevance`` against the qrels
+  (judged relevant or not); for negative queries (``--negatives FILE``, one per line, and
+  :data:`OFF_DOMAIN_QUERIES`, questions from unrelated domains), the fraction *refused*.
 * Reranking (``--rerank``) reorders the first ``RAG_RERANK__CANDIDATES`` fused hits with the configured
   reranker, without a latency budget; the fused hits after them keep their order (they still count for
   Recall@100).
@@ -30,13 +35,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.eval.datasets import EvalDataset
-from rag.eval.metrics import metric_names, per_query
+from rag.eval.metrics import expected_calibration_error, metric_names, per_query
 from rag.records import Hit
 
 if TYPE_CHECKING:
     from rag.engine import RAG
 
-__all__ = ["EVAL_TENANT", "EvalReport", "EvalWorkspace", "ModeResult", "format_report", "run_eval"]
+__all__ = [
+    "EVAL_TENANT",
+    "OFF_DOMAIN_QUERIES",
+    "EvalReport",
+    "EvalWorkspace",
+    "ModeResult",
+    "RelevanceResult",
+    "format_report",
+    "run_eval",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +58,31 @@ EVAL_TENANT = "eval"
 FUSED = "fused"
 RERANKED = "fused+rerank"
 _MAX_DEPTH = 1000
+
+# Negative queries for any dataset: everyday questions no indexed collection of ours is about (and none of
+# rag.relevance.BACKGROUND_QUERIES, which calibrate the scores).
+OFF_DOMAIN_QUERIES = (
+    "How long does a male emperor penguin incubate its egg?",
+    "How do I keep a sourdough starter alive while on holiday?",
+    "How hot is the lava of a volcano like Kilauea?",
+    "What does the borrow checker do in the Rust language?",
+    "Who painted the ceiling of the Sistine Chapel?",
+    "How many players are on a rugby union team?",
+    "What is the best age to start piano lessons?",
+    "Which mushrooms are safe to pick in autumn forests?",
+    "How did the Roman empire fall?",
+    "What is a good name for a golden retriever puppy?",
+    "How do I fix a flat bicycle tyre?",
+    "What is the tallest mountain in Africa?",
+    "How do octopuses change colour?",
+    "Recommended novels by Jane Austen for beginners",
+    "How much water should a cactus get in winter?",
+    "What causes the northern lights?",
+    "How to make fresh pasta without a machine",
+    "Rules of the offside in football",
+    "Why do cats purr?",
+    "What is the population of Iceland?",
+)
 
 
 class _Model(BaseModel):
@@ -58,6 +97,16 @@ class ModeResult(_Model):
         description="Mean time per query: search (and, for fused+rerank, the fused search plus reranking); "
         "query encoding excluded."
     )
+
+
+class RelevanceResult(_Model):
+    threshold: float = Field(description="RAG_RETRIEVAL__RELEVANCE_THRESHOLD used as the gate.")
+    answerable_refused: float = Field(description="Judged queries with no hit over the threshold (wrongly refused).")
+    negatives: int = Field(description="Negative queries asked (--negatives and the built-in off-domain ones).")
+    negatives_refused: float = Field(description="Negative queries with no hit over the threshold (rightly refused).")
+    ece: float = Field(description="Expected calibration error of the top-10 documents' relevance against qrels.")
+    relevant_mean: float = Field(description="Mean relevance of judged-relevant documents in the top 10.")
+    irrelevant_mean: float = Field(description="Mean relevance of other documents in the top 10.")
 
 
 class EvalReport(_Model):
@@ -76,6 +125,7 @@ class EvalReport(_Model):
     ingest_seconds: float
     encode_ms_per_query: float
     modes: list[ModeResult]
+    relevance: RelevanceResult | None = Field(default=None, description="The relevance gate and its calibration.")
     notes: list[str] = Field(default_factory=list)
     rankings: dict[str, dict[str, list[str]]] | None = Field(
         default=None, description="With keep_rankings: mode -> query id -> ranked document ids."
@@ -169,6 +219,7 @@ def run_eval(
     progress: bool | None = None,
     metrics: Sequence[str] | None = None,
     keep_rankings: bool = False,
+    negatives: Sequence[str] = (),
 ) -> EvalReport:
     """Ingest ``dataset`` into ``rag``'s collection, recreated, as tenant ``eval``; score every retrieval mode.
 
@@ -231,6 +282,10 @@ def run_eval(
     seconds = dict.fromkeys(totals, 0.0)
     encode_seconds = 0.0
     candidates = rag.settings.rerank.candidates
+    gate = rag.settings.retrieval.relevance_threshold
+    context = rag.settings.generation.context_hits
+    refused = 0
+    calibration: list[tuple[float, bool]] = []
     for query_id in tqdm(judged, desc="eval queries", unit="query", disable=None if progress is None else not progress):
         text = dataset.queries[query_id]
         qrels = dataset.qrels[query_id]
@@ -251,6 +306,8 @@ def run_eval(
                 hits = retriever.search_encoded(encoded, tenant=EVAL_TENANT, limit=depth, vectors=vectors)
                 if mode == FUSED:
                     fused = hits
+                    refused += not _passes(hits[:context], gate)
+                    calibration.extend(_judged_relevance(hits, mapping, qrels))
             elapsed = time.perf_counter() - t0
             if mode == FUSED:
                 fused_seconds = elapsed
@@ -262,6 +319,19 @@ def run_eval(
                 totals[mode][name] += value
 
     n = max(1, len(judged))
+    asked = [*negatives, *OFF_DOMAIN_QUERIES]
+    negatives_refused = sum(
+        not _passes(retriever.search(q, tenant=EVAL_TENANT, limit=context), gate) for q in asked if q.strip()
+    )
+    relevance = RelevanceResult(
+        threshold=gate,
+        answerable_refused=round(refused / n, 4),
+        negatives=len(asked),
+        negatives_refused=round(negatives_refused / max(1, len(asked)), 4),
+        ece=round(expected_calibration_error(calibration), 4),
+        relevant_mean=round(_mean([r for r, ok in calibration if ok]), 4),
+        irrelevant_mean=round(_mean([r for r, ok in calibration if not ok]), 4),
+    )
     results = [
         ModeResult(
             mode=mode,
@@ -288,9 +358,33 @@ def run_eval(
         ingest_seconds=round(ingest_seconds, 2),
         encode_ms_per_query=round(encode_seconds / n * 1000, 2),
         modes=results,
+        relevance=relevance,
         notes=notes,
         rankings=rankings if keep_rankings else None,
     )
+
+
+def _passes(hits: Sequence[Hit], gate: float) -> bool:
+    return any(h.relevance is None or h.relevance >= gate for h in hits)
+
+
+def _judged_relevance(hits: Sequence[Hit], mapping: dict[str, str], qrels: dict[str, int]) -> list[tuple[float, bool]]:
+    """(relevance, judged relevant) of the first 10 documents, each at its best point."""
+    out: list[tuple[float, bool]] = []
+    seen: set[str] = set()
+    for hit in hits:
+        doc = mapping.get(hit.source_id)
+        if doc is None or doc in seen or hit.relevance is None:
+            continue
+        seen.add(doc)
+        out.append((hit.relevance, qrels.get(doc, 0) > 0))
+        if len(out) == 10:
+            break
+    return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def format_report(report: EvalReport) -> str:
@@ -318,5 +412,13 @@ def format_report(report: EvalReport) -> str:
     for label, result in shown:
         values = "  ".join(f"{result.metrics[n]:>10.4f}" for n in names)
         lines.append(f"{label:<{width}}  {values}  {result.ms_per_query:>9.1f}")
+    rel = report.relevance
+    if rel is not None:
+        lines.append("")
+        lines.append(
+            f"relevance gate {rel.threshold}: answerable wrongly refused {rel.answerable_refused:.1%}, "
+            f"negatives refused {rel.negatives_refused:.1%} of {rel.negatives}; ECE {rel.ece:.3f} "
+            f"(mean relevance: relevant {rel.relevant_mean:.3f}, other {rel.irrelevant_mean:.3f})"
+        )
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)

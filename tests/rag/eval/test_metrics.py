@@ -50,3 +50,11 @@ def test_evaluate_averages_over_judged_queries_and_missing_runs_count_zero():
 
 def test_default_metric_names():
     assert metric_names() == ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
+
+
+def test_expected_calibration_error() -> None:
+    from rag.eval.metrics import expected_calibration_error
+
+    assert expected_calibration_error([(0.9, True)] * 9 + [(0.9, False)]) == pytest.approx(0.0)
+    assert expected_calibration_error([(0.95, False), (0.05, True)]) == pytest.approx(0.95)
+    assert expected_calibration_error([]) == 0.0

@@ -15,6 +15,7 @@ import pytest
 from rag.eval import EvalReport, load_dataset, run_eval
 from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import evaluate, metric_names, per_query
+from rag.eval.runner import OFF_DOMAIN_QUERIES
 from rag.testing.eval_data import write_beir_sample, write_visual_sample
 
 
@@ -102,6 +103,15 @@ def test_hybrid_and_reranked_modes_and_json_round_trip(sample_eval):
     assert rag.store.count("default") == 0 and rag.store.count("eval") == 60
 
 
+def test_the_relevance_gate_refuses_off_domain_queries_and_answers_judged_ones(sample_eval):
+    report, _, _ = sample_eval
+    rel = report.relevance
+    assert rel is not None and rel.threshold == 0.6 and rel.negatives == len(OFF_DOMAIN_QUERIES)
+    # Measured on this set (MiniLM, 60 documents): 80% of off-domain queries refused, no judged one.
+    assert rel.negatives_refused >= 0.8 and rel.answerable_refused <= 0.05
+    assert rel.relevant_mean > 0.8 > 0.3 > rel.irrelevant_mean and 0.0 <= rel.ece < 0.25
+
+
 def test_long_documents_lose_nothing_to_truncation(make_rag, loaded_models, tmp_path: Path):
     """Documents over the model's 256 tokens are chunked: their answers past the limit are still found."""
     full = load_dataset(write_beir_sample(tmp_path / "beir", long_docs=True))
@@ -185,6 +195,15 @@ def test_rag_eval_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     assert "ndcg@10" in captured.out and "sparse (BM25)" in captured.out and "fused (rrf, k=60)" in captured.out
     assert "kept the evaluation collection" in captured.err
     assert len(list((tmp_path / "data" / "eval").iterdir())) == 1
+
+    negatives = tmp_path / "negatives.txt"
+    negatives.write_text("Who wrote Don Quixote?\n\nWhat is the boiling point of mercury?\n", encoding="utf-8")
+    assert (
+        main(["eval", str(root), "--json", "--no-progress", "--limit-queries", "1", "--negatives", str(negatives)]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["relevance"]["negatives"] == 2 + len(OFF_DOMAIN_QUERIES)
+    assert main(["eval", str(root), "--negatives", str(tmp_path / "none.txt")]) == 2
+    assert "--negatives" in capsys.readouterr().err
 
     assert main(["eval", str(root), "--rerank", "--no-progress"]) == 2
     assert "RAG_RERANK__MODEL__NAME" in capsys.readouterr().err

@@ -1,0 +1,203 @@
+"""Calibrated relevance: one 0-1 scale across named vectors and modalities, from statistics the collection gives.
+
+Raw scores do not compare across vectors: MiniLM's text-text cosine of an unrelated pair is around 0.05, CLIP's
+text-image cosine of an unrelated pair around 0.2 and of a matching one around 0.3 (the modality gap), and
+BM25 is unbounded. So each (named vector, query modality) gets a *null*: the scores that queries unrelated to
+the collection's points get against them, measured on the collection itself.
+
+* Text queries: :data:`BACKGROUND_QUERIES` (everyday questions on unrelated subjects), encoded by the vector's
+  model, scored against a sample of the collection's points of that vector.
+* Image queries: the sampled points of the vector scored against each other (self-pairs left out).
+
+The null's centre and spread are robust (median, 1.4826 x MAD): a background question that happens to match
+the collection moves a few pairs out of thousands, not the statistics. A raw score becomes
+``z = (score - centre) / spread`` and ``relevance = sigmoid(SLOPE * (z - Z_MID))``: a score :data:`Z_MID`
+spreads above the unrelated pairs is an even bet. A hit's relevance is the best over its dense vectors; a
+vector with fewer than :data:`MIN_POINTS` points has no null, and its hits no relevance (not gated).
+
+The statistics are recomputed lazily and cached in memory (per process), not written to the collection: they
+cost one scroll of at most :data:`SAMPLE_POINTS` points and one encode of the background queries per model
+(well under a second with MiniLM on a CPU), they follow the collection as it grows (recomputed once its
+point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. Sparse
+(BM25) scores are not calibrated: their IDF weighting is applied inside the engine, and every point has a
+dense vector of its modality whose cosine is calibrated instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.sparse import SparseVector
+
+if TYPE_CHECKING:
+    from rag.embedder import Embedder
+    from rag.store import Store
+
+__all__ = ["BACKGROUND_QUERIES", "Calibrator", "NullStats", "calibrate", "cosine"]
+
+log = logging.getLogger(__name__)
+
+# Logistic on the z-score against the null (see the module docstring), chosen on the sample sets.
+Z_MID = 4.0
+SLOPE = 1.5
+SAMPLE_POINTS = 1024
+# Fewer points of a vector than this give no usable null (a spread from a handful of pairs means nothing):
+# their hits get no relevance, and the gate lets them through.
+MIN_POINTS = 16
+REFRESH_CHANGE = 0.2  # relative change of the point count that triggers a recomputation
+_COUNT_TTL_S = 30.0  # how long a point count read for the refresh check is trusted
+_MIN_SPREAD = 1e-3
+
+BACKGROUND_QUERIES = (
+    "What time does the post office open on Saturdays?",
+    "How do I remove a red wine stain from a carpet?",
+    "Who won the football world cup in 1998?",
+    "What is the capital city of Mongolia?",
+    "How many legs does a spider have?",
+    "Best way to learn to play the violin as an adult",
+    "Why is the sky blue during the day?",
+    "Recipe for a vegetarian lasagna with spinach",
+    "How far is the moon from the earth?",
+    "What should I pack for a week of hiking in the mountains?",
+    "When was the printing press invented?",
+    "How do I tie a bowline knot?",
+    "Which vitamins are found in oranges?",
+    "How to train a puppy to stop biting",
+    "What is the plot of Hamlet?",
+    "Tips for growing tomatoes on a balcony",
+    "How does a bicycle gear system work?",
+    "What is the difference between a crocodile and an alligator?",
+    "How long should I boil an egg for a soft yolk?",
+    "Famous paintings in the Louvre museum",
+    "What are the rules of chess castling?",
+    "How do bees make honey?",
+    "Cheap flights to Lisbon in spring",
+    "How to knit a scarf for beginners",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NullStats:
+    """Scores of unrelated pairs for one named vector and query modality."""
+
+    vector: str
+    query_modality: str
+    center: float
+    spread: float
+    pairs: int
+    points: int
+
+    def z(self, score: float) -> float:
+        return (score - self.center) / self.spread
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def calibrate(score: float, stats: NullStats) -> float:
+    """A raw score as a relevance estimate in [0, 1] against its null (see the module docstring)."""
+    return _sigmoid(SLOPE * (stats.z(score) - Z_MID))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(np.dot(a, b) / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+
+def null_stats(vector: str, query_modality: str, scores: np.ndarray, points: int) -> NullStats:
+    """Robust centre and spread of a sample of unrelated-pair ``scores``."""
+    flat = np.asarray(scores, dtype=np.float64).ravel()
+    center = float(np.median(flat))
+    spread = max(1.4826 * float(np.median(np.abs(flat - center))), _MIN_SPREAD)
+    return NullStats(vector, query_modality, center, spread, int(flat.size), points)
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+class Calibrator:
+    """The nulls of a collection's dense vectors, computed on first use and refreshed as the collection changes."""
+
+    def __init__(
+        self, *, embedders: Mapping[str, Embedder], store: Store, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.embedders = embedders
+        self.store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stats: dict[tuple[str, str], NullStats | None] = {}
+        self._computed_at_count: int | None = None
+        self._checked_at = -math.inf
+
+    def stats(self, vector: str, query_modality: str) -> NullStats | None:
+        """The null for ``vector`` and queries of ``query_modality``; None when it cannot be measured."""
+        if vector not in self.embedders:
+            return None
+        with self._lock:
+            self._refresh_if_changed()
+            key = (vector, query_modality)
+            if key not in self._stats:
+                self._stats[key] = self._measure(vector, query_modality)
+            return self._stats[key]
+
+    def relevance(self, vector: str, query_modality: str, score: float) -> float | None:
+        stats = self.stats(vector, query_modality)
+        return None if stats is None else calibrate(score, stats)
+
+    def _refresh_if_changed(self) -> None:
+        now = self._clock()
+        if now - self._checked_at < _COUNT_TTL_S:
+            return
+        self._checked_at = now
+        count = self.store.count()
+        before = self._computed_at_count
+        if before is None or abs(count - before) > REFRESH_CHANGE * max(before, 1):
+            if before is not None:
+                log.info("relevance calibration: %d -> %d points, measuring the nulls again", before, count)
+            self._stats.clear()
+            self._computed_at_count = count
+
+    def _measure(self, vector: str, query_modality: str) -> NullStats | None:
+        dense = (p.vectors.get(vector) for p in self.store.points(vectors=True))
+        found = (v for v in dense if v is not None and not isinstance(v, SparseVector))
+        sample = [np.asarray(v, dtype=np.float32) for v in itertools.islice(found, SAMPLE_POINTS)]
+        if len(sample) < MIN_POINTS:
+            log.info(
+                "relevance: %d points of %s, too few to measure a null; its hits are not gated", len(sample), vector
+            )
+            return None
+        points = _unit(np.stack(sample))
+        embedder = self.embedders[vector]
+        if query_modality == "text":
+            if "text" not in embedder.modalities:
+                return None
+            queries = _unit(embedder.encode_queries(list(BACKGROUND_QUERIES)))
+            scores = queries @ points.T
+        else:
+            pairwise = points @ points.T
+            scores = pairwise[~np.eye(len(points), dtype=bool)]
+        stats = null_stats(vector, query_modality, scores, len(points))
+        log.info(
+            "relevance null for %s (%s queries): centre %.4f, spread %.4f over %d pairs",
+            vector,
+            query_modality,
+            stats.center,
+            stats.spread,
+            stats.pairs,
+        )
+        return stats
