@@ -28,11 +28,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.config import Settings
+from rag.config import Fusion, Settings
 from rag.errors import ConfigError
 from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import expected_calibration_error, metric_names, per_query
@@ -220,11 +220,13 @@ def run_eval(
     metrics: Sequence[str] | None = None,
     keep_rankings: bool = False,
     negatives: Sequence[str] = (),
+    compare_fusions: bool = False,
 ) -> EvalReport:
     """Ingest ``dataset`` into ``rag``'s collection, recreated, as tenant ``eval``; score every retrieval mode.
 
     ``rag`` must point at a collection of its own (see :class:`EvalWorkspace`): one that holds points of
-    another tenant is refused rather than recreated.
+    another tenant is refused rather than recreated. ``compare_fusions``: also score the fused search with each
+    other fusion (modes ``fused:dbsf`` ...).
     """
     from tqdm.auto import tqdm
 
@@ -267,6 +269,8 @@ def run_eval(
         single.append("sparse")
     modes: list[tuple[str, tuple[str, ...] | None]] = [(name, (name,)) for name in single]
     modes.append((FUSED, None))
+    if compare_fusions:
+        modes.extend(_other_fusions(rag.settings.retrieval.fusion))
     if reranker is not None:
         modes.append((RERANKED, None))
     if not single:
@@ -303,7 +307,9 @@ def run_eval(
                 if info.note:
                     log.info("rerank %s: %s", query_id, info.note)
             else:
-                hits = retriever.search_encoded(encoded, tenant=EVAL_TENANT, limit=depth, vectors=vectors)
+                hits = retriever.search_encoded(
+                    encoded, tenant=EVAL_TENANT, limit=depth, vectors=vectors, fusion=_mode_fusion(mode)
+                )
                 if mode == FUSED:
                     fused = hits
                     refused += not _passes(hits[:context], gate)
@@ -364,6 +370,17 @@ def run_eval(
     )
 
 
+def _other_fusions(default: str) -> list[tuple[str, tuple[str, ...] | None]]:
+    """The fused modes with the fusions other than ``default``, named ``fused:<fusion>``."""
+    return [(f"{FUSED}:{name}", None) for name in get_args(Fusion) if name != default]
+
+
+def _mode_fusion(mode: str) -> Fusion | None:
+    """The fusion a ``fused:<fusion>`` mode uses (None: the configured one)."""
+    prefix, _, name = mode.partition(":")
+    return cast("Fusion", name) if prefix == FUSED and name in get_args(Fusion) else None
+
+
 def _passes(hits: Sequence[Hit], gate: float) -> bool:
     return any(h.relevance is None or h.relevance >= gate for h in hits)
 
@@ -393,6 +410,10 @@ def format_report(report: EvalReport) -> str:
     labels = {
         FUSED: f"fused ({report.fusion}{f', k={report.rrf_k}' if report.fusion == 'rrf' else ''})",
         RERANKED: "fused + rerank",
+        **{
+            f"{FUSED}:{name}": f"fused ({name}{', k=' + str(report.rrf_k) if name == 'rrf' else ''})"
+            for name in get_args(Fusion)
+        },
         "sparse": "sparse (BM25)",
     }
     lines = [
