@@ -18,9 +18,11 @@ vector with fewer than :data:`MIN_POINTS` points has no null, and its hits no re
 The statistics are recomputed lazily and cached in memory (per process), not written to the collection: they
 cost one scroll of at most :data:`SAMPLE_POINTS` points and one encode of the background queries per model
 (well under a second with MiniLM on a CPU), they follow the collection as it grows (recomputed once its
-point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. Sparse
-(BM25) scores are not calibrated: their IDF weighting is applied inside the engine, and every point has a
-dense vector of its modality whose cosine is calibrated instead.
+point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. A hit's
+relevance comes from its dense vectors only (every point has one of its modality). BM25 gets a null too, for
+calibrated fusion (:mod:`rag.fusion`): the scores the background questions get, through the store (whose IDF
+real queries get), on the points they share a term with. It is not used for a hit's relevance: on the sample
+sets, adding it to the gate let more off-domain questions through (one shared word such as "feed" is enough).
 """
 
 from __future__ import annotations
