@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="queries that should be refused, one per line (beside the built-in off-domain ones)",
     )
+    ev.add_argument(
+        "--compare-fusions", action="store_true", help="also score the fused search with every other fusion"
+    )
     ev.add_argument("--split", default="test", help="qrels/<SPLIT>.tsv (default: test)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -362,6 +365,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             limit_queries=args.limit_queries,
             progress=False if args.no_progress else None,
             negatives=negatives,
+            compare_fusions=args.compare_fusions,
         )
         _announce(rag)
     finally:

@@ -20,6 +20,7 @@ __all__ = [
     "ApiSettings",
     "AudioSettings",
     "ChunkingSettings",
+    "Fusion",
     "GenerationSettings",
     "ImageSettings",
     "ModelSpec",
@@ -214,8 +215,13 @@ class AudioSettings(_Section):
         return value or None
 
 
+# How the named vectors' hits are fused: by rank (RRF), by normalised score (DBSF), or by calibrated relevance
+# (rag.fusion).
+Fusion = Literal["rrf", "dbsf", "calibrated"]
+
+
 class RetrievalSettings(_Section):
-    fusion: Literal["rrf", "dbsf"] = "rrf"
+    fusion: Fusion = "rrf"
     relevance_threshold: float = Field(
         # On the BEIR sample set (MiniLM): 0.5 refuses 73% of off-domain queries and no answerable one, 0.6 86%
         # and 3.6%, 0.7 86% and 7%.

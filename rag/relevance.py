@@ -18,9 +18,11 @@ vector with fewer than :data:`MIN_POINTS` points has no null, and its hits no re
 The statistics are recomputed lazily and cached in memory (per process), not written to the collection: they
 cost one scroll of at most :data:`SAMPLE_POINTS` points and one encode of the background queries per model
 (well under a second with MiniLM on a CPU), they follow the collection as it grows (recomputed once its
-point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. Sparse
-(BM25) scores are not calibrated: their IDF weighting is applied inside the engine, and every point has a
-dense vector of its modality whose cosine is calibrated instead.
+point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. A hit's
+relevance comes from its dense vectors only (every point has one of its modality). BM25 gets a null too, for
+calibrated fusion (:mod:`rag.fusion`): the scores the background questions get, through the store (whose IDF
+real queries get), on the points they share a term with. It is not used for a hit's relevance: on the sample
+sets, adding it to the gate let more off-domain questions through (one shared word such as "feed" is enough).
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.sparse import SparseVector
+from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 
 if TYPE_CHECKING:
     from rag.embedder import Embedder
     from rag.store import Store
 
-__all__ = ["BACKGROUND_QUERIES", "Calibrator", "NullStats", "calibrate", "cosine"]
+__all__ = ["BACKGROUND_QUERIES", "Calibrator", "NullStats", "calibrate", "cosine", "logit"]
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +109,14 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def logit(score: float, stats: NullStats) -> float:
+    """The log-odds of :func:`calibrate` (what :mod:`rag.fusion` adds up)."""
+    return SLOPE * (stats.z(score) - Z_MID)
+
+
 def calibrate(score: float, stats: NullStats) -> float:
     """A raw score as a relevance estimate in [0, 1] against its null (see the module docstring)."""
-    return _sigmoid(SLOPE * (stats.z(score) - Z_MID))
+    return _sigmoid(logit(score, stats))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,10 +141,16 @@ class Calibrator:
     """The nulls of a collection's dense vectors, computed on first use and refreshed as the collection changes."""
 
     def __init__(
-        self, *, embedders: Mapping[str, Embedder], store: Store, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        embedders: Mapping[str, Embedder],
+        store: Store,
+        sparse: SparseEncoder | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.embedders = embedders
         self.store = store
+        self.sparse = sparse
         self._clock = clock
         self._lock = threading.Lock()
         self._stats: dict[tuple[str, str], NullStats | None] = {}
@@ -146,7 +159,7 @@ class Calibrator:
 
     def stats(self, vector: str, query_modality: str) -> NullStats | None:
         """The null for ``vector`` and queries of ``query_modality``; None when it cannot be measured."""
-        if vector not in self.embedders:
+        if vector not in self.embedders and not (vector == SPARSE_VECTOR and self.sparse and query_modality == "text"):
             return None
         with self._lock:
             self._refresh_if_changed()
@@ -173,6 +186,8 @@ class Calibrator:
             self._computed_at_count = count
 
     def _measure(self, vector: str, query_modality: str) -> NullStats | None:
+        if vector == SPARSE_VECTOR and vector not in self.embedders:
+            return self._measure_sparse()
         dense = (p.vectors.get(vector) for p in self.store.points(vectors=True))
         found = (v for v in dense if v is not None and not isinstance(v, SparseVector))
         sample = [np.asarray(v, dtype=np.float32) for v in itertools.islice(found, SAMPLE_POINTS)]
@@ -196,6 +211,27 @@ class Calibrator:
             "relevance null for %s (%s queries): centre %.4f, spread %.4f over %d pairs",
             vector,
             query_modality,
+            stats.center,
+            stats.spread,
+            stats.pairs,
+        )
+        return stats
+
+    def _measure_sparse(self) -> NullStats | None:
+        """BM25's null: the scores the background queries get on the points they share a term with (a point
+        sharing none scores nothing and is never returned). Searched through the store, whose IDF is the one
+        real queries get."""
+        assert self.sparse is not None
+        queries = [(SPARSE_VECTOR, self.sparse.encode_query(q)) for q in BACKGROUND_QUERIES]
+        found = self.store.search_each(queries, where=None, limit=SAMPLE_POINTS)
+        scores = np.array([hit.score for hits in found for hit in hits if hit.score > 0], dtype=np.float64)
+        if len(scores) < MIN_POINTS:
+            log.info("relevance: %d background BM25 matches, too few to measure a null", len(scores))
+            return None
+        stats = null_stats(SPARSE_VECTOR, "text", scores, self.store.count())
+        log.info(
+            "relevance null for %s: centre %.4f, spread %.4f over %d matches",
+            SPARSE_VECTOR,
             stats.center,
             stats.spread,
             stats.pairs,

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.config import RetrievalSettings
+from rag.config import Fusion, RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
+from rag.fusion import fuse_calibrated
 from rag.records import Hit, SearchFilters
-from rag.relevance import Calibrator, cosine
+from rag.relevance import Calibrator, cosine, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
 
@@ -52,7 +54,7 @@ class Retriever:
         self.store = store
         self.settings = settings
         self.sparse = sparse
-        self.calibrator = Calibrator(embedders=embedders, store=store)
+        self.calibrator = Calibrator(embedders=embedders, store=store, sparse=sparse)
 
     @property
     def vector_names(self) -> tuple[str, ...]:
@@ -120,11 +122,14 @@ class Retriever:
         limit: int | None = None,
         vectors: Sequence[str] | None = None,
         query_modalities: Sequence[str] | None = None,
+        fusion: Fusion | None = None,
     ) -> list[Hit]:
         """One fused search over already encoded (named vector, query vector) pairs, optionally only ``vectors``.
 
         ``query_modalities``: the modality of the query behind each pair ("text" for all, when not given).
+        ``fusion``: instead of ``RAG_RETRIEVAL__FUSION`` (``rag eval`` compares them).
         """
+        fusion = fusion or self.settings.fusion
         self._check_vectors(vectors)
         if not self.store.exists():
             raise RetrievalError(
@@ -142,16 +147,38 @@ class Retriever:
             and (not flt.modalities or _VECTOR_MODALITY.get(name, name) in flt.modalities)
         ]
         chosen = [items[i] for i in keep]
-        stored = self.store.search(
-            chosen,
-            where=flt,
-            limit=limit or self.settings.limit,
-            prefetch_limit=max(self.settings.prefetch_limit, limit or 0),
-            fusion=self.settings.fusion,
-            rrf_k=self.settings.rrf_k,
-        )
+        prefetch = max(self.settings.prefetch_limit, limit or 0)
+        stored = None
+        if fusion == "calibrated":
+            stored = self._calibrated(chosen, [kinds[i] for i in keep], flt, limit or self.settings.limit, prefetch)
+        if stored is None:
+            stored = self.store.search(
+                chosen,
+                where=flt,
+                limit=limit or self.settings.limit,
+                prefetch_limit=prefetch,
+                fusion="dbsf" if fusion == "dbsf" else "rrf",
+                rrf_k=self.settings.rrf_k,
+            )
         hits = [to_hit(h, rank) for rank, h in enumerate(stored, start=1)]
         return self.score(hits, [(*items[i], kinds[i]) for i in keep])
+
+    def _calibrated(
+        self,
+        pairs: Sequence[tuple[str, QueryVector]],
+        kinds: Sequence[str],
+        flt: StoreFilter,
+        limit: int,
+        prefetch: int,
+    ) -> list[StoredHit] | None:
+        """Calibrated fusion (:mod:`rag.fusion`); None when a searched vector has no calibration (too few points
+        to measure its null), and RRF fuses instead."""
+        nulls = [self.calibrator.stats(name, kind) for (name, _), kind in zip(pairs, kinds, strict=True)]
+        if any(stats is None for stats in nulls):
+            log.debug("calibrated fusion: a vector has no calibration yet, fusing by RRF")
+            return None
+        lists = self.store.search_each(pairs, where=flt, limit=prefetch)
+        return fuse_calibrated(lists, [partial(logit, stats=stats) for stats in nulls if stats], limit=limit)
 
     def score(self, hits: Sequence[Hit], queries: Sequence[tuple[str, QueryVector, str]]) -> list[Hit]:
         """``hits`` with their raw cosine per dense vector and calibrated relevance, for these (named vector,

@@ -6,6 +6,11 @@ Both formats share the queries and the relevance judgements::
       queries.jsonl        {"_id": "q1", "text": "how long is the warranty?"}
       qrels/test.tsv       query-id <TAB> corpus-id <TAB> score   (header line optional; score > 0 = relevant)
 
+and optionally mark *evidence sentences*, the sentences that answer a query (``rag eval`` reports whether the
+extractive answer contains one)::
+
+      evidence.jsonl       {"query-id": "q1", "text": "The battery is covered for twelve years."}  (one per line)
+
 and differ in the corpus:
 
 * **text (BEIR)**: ``corpus.jsonl`` with ``{"_id", "title", "text"}`` per document. A document is indexed as
@@ -55,6 +60,7 @@ class EvalDataset:
     corpus: list[CorpusDoc]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    evidence: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def judged_queries(self) -> list[str]:
@@ -129,6 +135,27 @@ def _load_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def _load_evidence(path: Path, queries: dict[str, str]) -> dict[str, list[str]]:
+    """``evidence.jsonl``: query id -> the sentences that answer it (none when the file is absent)."""
+    if not path.is_file():
+        return {}
+    evidence: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalError(f"line {number} is not JSON: {exc.msg}", source=str(path)) from exc
+            if not isinstance(row, dict) or not str(row.get("text") or "").strip() or "query-id" not in row:
+                raise EvalError(f'line {number}: expected {{"query-id", "text"}}', source=str(path))
+            if str(row["query-id"]) not in queries:
+                raise EvalError(f"line {number}: query {row['query-id']!r} is not in queries.jsonl", source=str(path))
+            evidence.setdefault(str(row["query-id"]), []).append(str(row["text"]).strip())
+    return evidence
+
+
 def load_dataset(root: str | Path, *, split: str = "test") -> EvalDataset:
     """Read a dataset directory (see the module docstring); raises :class:`EvalError` saying what is wrong."""
     root = Path(root).expanduser().resolve()
@@ -148,7 +175,10 @@ def load_dataset(root: str | Path, *, split: str = "test") -> EvalDataset:
     missing = sorted(q for q in qrels if q not in queries)
     if missing:
         raise EvalError(f"qrels name queries missing from queries.jsonl: {', '.join(missing[:5])}", source=str(root))
-    dataset = EvalDataset(name=root.name, root=root, kind=kind, corpus=corpus, queries=queries, qrels=qrels)
+    evidence = _load_evidence(root / "evidence.jsonl", queries)
+    dataset = EvalDataset(
+        name=root.name, root=root, kind=kind, corpus=corpus, queries=queries, qrels=qrels, evidence=evidence
+    )
     if not dataset.judged_queries:
         raise EvalError(f"no query has a relevant document in qrels/{split}.tsv", source=str(root))
     return dataset

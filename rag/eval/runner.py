@@ -28,15 +28,15 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.config import Settings
+from rag.config import Fusion, Settings
 from rag.errors import ConfigError
 from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import expected_calibration_error, metric_names, per_query
-from rag.records import Hit
+from rag.records import Citation, Hit
 
 if TYPE_CHECKING:
     from rag.engine import RAG
@@ -107,6 +107,10 @@ class RelevanceResult(_Model):
     ece: float = Field(description="Expected calibration error of the top-10 documents' relevance against qrels.")
     relevant_mean: float = Field(description="Mean relevance of judged-relevant documents in the top 10.")
     irrelevant_mean: float = Field(description="Mean relevance of other documents in the top 10.")
+    evidence_queries: int = Field(default=0, description="Judged queries whose evidence sentences are marked.")
+    evidence_in_answer: float | None = Field(
+        default=None, description="Of those, the fraction whose extractive answer contains an evidence sentence."
+    )
 
 
 class EvalReport(_Model):
@@ -220,11 +224,13 @@ def run_eval(
     metrics: Sequence[str] | None = None,
     keep_rankings: bool = False,
     negatives: Sequence[str] = (),
+    compare_fusions: bool = False,
 ) -> EvalReport:
     """Ingest ``dataset`` into ``rag``'s collection, recreated, as tenant ``eval``; score every retrieval mode.
 
     ``rag`` must point at a collection of its own (see :class:`EvalWorkspace`): one that holds points of
-    another tenant is refused rather than recreated.
+    another tenant is refused rather than recreated. ``compare_fusions``: also score the fused search with each
+    other fusion (modes ``fused:dbsf`` ...).
     """
     from tqdm.auto import tqdm
 
@@ -267,6 +273,8 @@ def run_eval(
         single.append("sparse")
     modes: list[tuple[str, tuple[str, ...] | None]] = [(name, (name,)) for name in single]
     modes.append((FUSED, None))
+    if compare_fusions:
+        modes.extend(_other_fusions(rag.settings.retrieval.fusion))
     if reranker is not None:
         modes.append((RERANKED, None))
     if not single:
@@ -286,6 +294,7 @@ def run_eval(
     context = rag.settings.generation.context_hits
     refused = 0
     calibration: list[tuple[float, bool]] = []
+    evidence: list[bool] = []
     for query_id in tqdm(judged, desc="eval queries", unit="query", disable=None if progress is None else not progress):
         text = dataset.queries[query_id]
         qrels = dataset.qrels[query_id]
@@ -303,7 +312,9 @@ def run_eval(
                 if info.note:
                     log.info("rerank %s: %s", query_id, info.note)
             else:
-                hits = retriever.search_encoded(encoded, tenant=EVAL_TENANT, limit=depth, vectors=vectors)
+                hits = retriever.search_encoded(
+                    encoded, tenant=EVAL_TENANT, limit=depth, vectors=vectors, fusion=_mode_fusion(mode)
+                )
                 if mode == FUSED:
                     fused = hits
                     refused += not _passes(hits[:context], gate)
@@ -312,6 +323,8 @@ def run_eval(
             if mode == FUSED:
                 fused_seconds = elapsed
             seconds[mode] += elapsed + (fused_seconds if mode == RERANKED else 0.0)
+            if mode == FUSED and query_id in dataset.evidence:  # the answer step, not timed with the search
+                evidence.append(_evidence_in_answer(text, hits[:context], dataset.evidence[query_id], rag, gate))
             ranked = _dedupe_docs(hits, mapping, max_k)
             if keep_rankings:
                 rankings[mode][query_id] = ranked
@@ -331,6 +344,8 @@ def run_eval(
         ece=round(expected_calibration_error(calibration), 4),
         relevant_mean=round(_mean([r for r, ok in calibration if ok]), 4),
         irrelevant_mean=round(_mean([r for r, ok in calibration if not ok]), 4),
+        evidence_queries=len(evidence),
+        evidence_in_answer=round(sum(evidence) / len(evidence), 4) if evidence else None,
     )
     results = [
         ModeResult(
@@ -364,6 +379,36 @@ def run_eval(
     )
 
 
+def _other_fusions(default: str) -> list[tuple[str, tuple[str, ...] | None]]:
+    """The fused modes with the fusions other than ``default``, named ``fused:<fusion>``."""
+    return [(f"{FUSED}:{name}", None) for name in get_args(Fusion) if name != default]
+
+
+def _mode_fusion(mode: str) -> Fusion | None:
+    """The fusion a ``fused:<fusion>`` mode uses (None: the configured one)."""
+    prefix, _, name = mode.partition(":")
+    return cast("Fusion", name) if prefix == FUSED and name in get_args(Fusion) else None
+
+
+def _evidence_in_answer(question: str, hits: Sequence[Hit], evidence: Sequence[str], rag: RAG, gate: float) -> bool:
+    """Whether the extractive answer built from ``hits`` (those passing the gate, as the answer step takes
+    them) contains one of the ``evidence`` sentences; a refused question contains none."""
+    from rag.extractive import best_sentences, extractive_text
+    from rag.markdown import plain_paragraph
+
+    passing = [h for h in hits if h.relevance is None or h.relevance >= gate]
+    sources = [Citation(number=i, hit=h) for i, h in enumerate(passing, start=1)]
+    embedder = rag.retriever.embedders.get("text")
+    if not sources or embedder is None:
+        return False
+    answer = _folded(extractive_text(best_sentences([question], sources, embedder), sources)[0])
+    return any(_folded(plain_paragraph(sentence)) in answer for sentence in evidence)
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def _passes(hits: Sequence[Hit], gate: float) -> bool:
     return any(h.relevance is None or h.relevance >= gate for h in hits)
 
@@ -393,6 +438,10 @@ def format_report(report: EvalReport) -> str:
     labels = {
         FUSED: f"fused ({report.fusion}{f', k={report.rrf_k}' if report.fusion == 'rrf' else ''})",
         RERANKED: "fused + rerank",
+        **{
+            f"{FUSED}:{name}": f"fused ({name}{', k=' + str(report.rrf_k) if name == 'rrf' else ''})"
+            for name in get_args(Fusion)
+        },
         "sparse": "sparse (BM25)",
     }
     lines = [
@@ -420,5 +469,10 @@ def format_report(report: EvalReport) -> str:
             f"negatives refused {rel.negatives_refused:.1%} of {rel.negatives}; ECE {rel.ece:.3f} "
             f"(mean relevance: relevant {rel.relevant_mean:.3f}, other {rel.irrelevant_mean:.3f})"
         )
+        if rel.evidence_in_answer is not None:
+            lines.append(
+                f"extractive answers holding an evidence sentence: {rel.evidence_in_answer:.1%} "
+                f"of {rel.evidence_queries} queries"
+            )
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)

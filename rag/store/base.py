@@ -161,6 +161,12 @@ class StoreBase(ABC):
         exact: bool,
     ) -> list[StoredHit]: ...
 
+    @abstractmethod
+    def _query_each(
+        self, pairs: Sequence[tuple[str, QueryVector]], where: Where, *, limit: int, exact: bool
+    ) -> list[list[StoredHit]]:
+        """One plain nearest search per pair, in one batched request; raw scores (cosine, BM25)."""
+
     # -- turns -----------------------------------------------------------------------------------
 
     @contextmanager
@@ -398,6 +404,34 @@ class StoreBase(ABC):
         )
         # Equal scores in one order on every backend and every run.
         return sorted(hits, key=lambda hit: (-hit.score, hit.id))
+
+    def search_each(
+        self,
+        queries: Mapping[str, QueryVector] | Sequence[tuple[str, QueryVector]],
+        *,
+        where: StoreFilter | None,
+        limit: int,
+    ) -> list[list[StoredHit]]:
+        """The hits of each (named vector, query vector) alone, with its raw score, in one batched request: what
+        a fused query's prefetches find, for a fusion done outside the engine (:mod:`rag.fusion`).
+
+        One list per pair, in order (an empty sparse query gets an empty list), each best first. ``where`` None:
+        the finished points of every tenant (the relevance calibration's null, which returns no content).
+        """
+        pairs = list(queries.items()) if isinstance(queries, Mapping) else list(queries)
+        searched = [i for i, (_, vec) in enumerate(pairs) if has_terms(vec)]
+        out: list[list[StoredHit]] = [[] for _ in pairs]
+        if not searched:
+            return out
+        found = self._query_each(
+            [pairs[i] for i in searched],
+            f.finished_points(None) if where is None else f.for_filter(where),
+            limit=limit,
+            exact=self._exact(),
+        )
+        for i, hits in zip(searched, found, strict=True):
+            out[i] = sorted(hits, key=lambda hit: (-hit.score, hit.id))
+        return out
 
     def index_state(self) -> str:
         """How searches run now: exact while the store is small or has no HNSW index (Qdrant Edge builds none)."""

@@ -326,6 +326,28 @@ class EdgeStore(StoreBase):
             found = self._edge.query(request)
         return [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in found]
 
+    def _query_each(
+        self, pairs: Sequence[tuple[str, QueryVector]], where: Where, *, limit: int, exact: bool
+    ) -> list[list[StoredHit]]:
+        import qdrant_edge as q
+
+        flt = _filter(where)
+        params = q.SearchParams(exact=exact)
+        requests = [
+            q.QueryRequest(
+                limit=limit,
+                query=q.Query.Nearest(_to_edge(vec), using=name),
+                filter=flt,
+                params=params,
+                with_payload=True,
+                with_vector=False,
+            )
+            for name, vec in pairs
+        ]
+        with self._call("query_batch"):
+            found = self._edge.query_batch(q.QueryBatchRequest(requests))
+        return [[StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in one] for one in found]
+
 
 def _filter(where: Where) -> Any:
     import qdrant_edge as q

@@ -145,3 +145,13 @@ class Store(Protocol):
         fusion: Literal["rrf", "dbsf"] = "rrf",
         rrf_k: int = 60,
     ) -> list[StoredHit]: ...
+
+    def search_each(
+        self,
+        queries: Mapping[str, QueryVector] | Sequence[tuple[str, QueryVector]],
+        *,
+        where: StoreFilter | None,
+        limit: int,
+    ) -> list[list[StoredHit]]:
+        """Each (named vector, query vector) searched alone, raw scores, one batched request (see StoreBase)."""
+        ...

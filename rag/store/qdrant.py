@@ -298,6 +298,26 @@ class QdrantStore(StoreBase):
             )
         return [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in response.points]
 
+    def _query_each(
+        self, pairs: Sequence[tuple[str, QueryVector]], where: Where, *, limit: int, exact: bool
+    ) -> list[list[StoredHit]]:
+        from qdrant_client import models
+
+        flt = _filter(where)
+        params = models.SearchParams(exact=True) if exact else None
+        requests = [
+            models.QueryRequest(
+                query=_to_qdrant(vec), using=name, limit=limit, filter=flt, params=params, with_payload=True
+            )
+            for name, vec in pairs
+        ]
+        with self._call("query_batch_points"):
+            responses = self._qc.query_batch_points(self.collection, requests=requests)
+        return [
+            [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in r.points]
+            for r in responses
+        ]
+
 
 def _filter(where: Where) -> Any:
     from qdrant_client import models

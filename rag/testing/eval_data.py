@@ -4,7 +4,8 @@
   under MiniLM's 256-token limit) and 24 queries with graded judgements. Some queries paraphrase their
   document (dense retrieval's strength), some name a model number or code (BM25's strength). With
   ``long_docs=True`` it adds 4 documents of 400+ tokens whose answer lies past the first 256 tokens, and
-  4 queries about them (what truncation would lose and chunking keeps).
+  4 queries about them (what truncation would lose and chunking keeps). ``evidence.jsonl`` marks, per query,
+  the sentence of its best document that answers it.
 * :func:`write_visual_sample` — a visual-document set: page images (colour and printed word differ) in
   ``corpus.jsonl`` + ``images/``, queries naming the colours, one relevant page each.
 
@@ -354,13 +355,18 @@ def write_beir_sample(root: str | Path, *, long_docs: bool = False) -> Path:
     docs = [{"_id": i, "title": t, "text": x} for i, t, x in BEIR_DOCS]
     queries = [{"_id": q, "text": t} for q, t, _ in BEIR_QUERIES]
     qrels = [(q, d, g) for q, _, rels in BEIR_QUERIES for d, g in rels.items()]
+    # Each short document is one sentence: the best-graded one answers its query.
+    texts = {i: x for i, _, x in BEIR_DOCS}
+    evidence = [{"query-id": q, "text": texts[max(rels, key=rels.__getitem__)]} for q, _, rels in BEIR_QUERIES]
     if long_docs:
         for doc_id, title, answer, query_id, query in LONG_DOCS:
             docs.append({"_id": doc_id, "title": title, "text": _FILLER * 6 + answer})
             queries.append({"_id": query_id, "text": query})
             qrels.append((query_id, doc_id, 1))
+            evidence.append({"query-id": query_id, "text": answer})
     _jsonl(root / "corpus.jsonl", docs)
     _jsonl(root / "queries.jsonl", queries)
+    _jsonl(root / "evidence.jsonl", evidence)
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{g}" for q, d, g in qrels]
     (root / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,20 @@ def test_missing_files(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EvalError, match=r"no corpus\.jsonl"):
         load_dataset(tmp_path / "empty")
+
+
+def test_evidence_sentences_are_read_per_query_and_broken_lines_named(tmp_path: Path):
+    root = write_beir_sample(tmp_path / "beir", long_docs=True)
+    dataset = load_dataset(root)
+    assert set(dataset.evidence) == set(dataset.judged_queries)
+    assert dataset.evidence["q01"] == [BEIR_DOCS[0][2]]
+    assert dataset.evidence["q27"] == [
+        "If the Cirrus shows a blinking salt light, refill the regeneration salt container."
+    ]
+    assert load_dataset(write_visual_sample(tmp_path / "vis")).evidence == {}  # no evidence.jsonl: none marked
+    (root / "evidence.jsonl").write_text('{"query-id": "q01", "text": "x"}\n{"query-id": "nope", "text": "y"}\n')
+    with pytest.raises(EvalError, match=re.escape("line 2: query 'nope' is not in queries.jsonl")):
+        load_dataset(root)
+    (root / "evidence.jsonl").write_text('{"query-id": "q01"}\n')
+    with pytest.raises(EvalError, match=re.escape('line 1: expected {"query-id", "text"}')):
+        load_dataset(root)

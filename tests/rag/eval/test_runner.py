@@ -58,7 +58,9 @@ def sample_eval(
         )
     reranker, _ = load_reranker(settings, "offline", load_image=lambda ref: None)
     rag = RAG(settings, models=loaded_models("minilm"), reranker=reranker).warm_up()
-    report = run_eval(rag, dataset, workdir=root / "work", progress=False, rerank=True, keep_rankings=True)
+    report = run_eval(
+        rag, dataset, workdir=root / "work", progress=False, rerank=True, keep_rankings=True, compare_fusions=True
+    )
     yield report, dataset, rag
     rag.close()
 
@@ -84,7 +86,14 @@ def test_dense_pipeline_scores_exactly_what_exact_cosine_scores(sample_eval, loa
 
 def test_hybrid_and_reranked_modes_and_json_round_trip(sample_eval):
     report, _, rag = sample_eval
-    assert [m.mode for m in report.modes] == ["text", "sparse", "fused", "fused+rerank"]
+    assert [m.mode for m in report.modes] == [
+        "text",
+        "sparse",
+        "fused",
+        "fused:dbsf",
+        "fused:calibrated",
+        "fused+rerank",
+    ]
     assert report.mode("fused").vectors == ["text", "sparse"] and report.mode("sparse").vectors == ["sparse"]
     assert report.queries == 24 and report.sparse and "bm25" in report.sparse and report.reranker
     for mode in report.modes:
@@ -103,6 +112,14 @@ def test_hybrid_and_reranked_modes_and_json_round_trip(sample_eval):
     assert rag.store.count("default") == 0 and rag.store.count("eval") == 60
 
 
+def test_calibrated_fusion_is_never_worse_than_the_best_single_vector(sample_eval):
+    report, _, _ = sample_eval
+    best_single = max(report.mode(m).metrics["ndcg@10"] for m in ("text", "sparse"))
+    # Measured on this set: text 0.9455, sparse 0.8180, RRF 0.8961, DBSF 0.9323, calibrated 0.9455.
+    assert report.mode("fused:calibrated").metrics["ndcg@10"] >= best_single - 0.01
+    assert report.mode("fused:calibrated").metrics["recall@100"] == report.mode("text").metrics["recall@100"]
+
+
 def test_the_relevance_gate_refuses_off_domain_queries_and_answers_judged_ones(sample_eval):
     report, _, _ = sample_eval
     rel = report.relevance
@@ -110,6 +127,8 @@ def test_the_relevance_gate_refuses_off_domain_queries_and_answers_judged_ones(s
     # Measured on this set (MiniLM, 60 documents): 80% of off-domain queries refused, no judged one.
     assert rel.negatives_refused >= 0.8 and rel.answerable_refused <= 0.05
     assert rel.relevant_mean > 0.8 > 0.3 > rel.irrelevant_mean and 0.0 <= rel.ece < 0.25
+    # The extractive answer holds the sentence that answers the question (marked in evidence.jsonl).
+    assert rel.evidence_queries == 24 and rel.evidence_in_answer is not None and rel.evidence_in_answer >= 0.7
 
 
 def test_long_documents_lose_nothing_to_truncation(make_rag, loaded_models, tmp_path: Path):

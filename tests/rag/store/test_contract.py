@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rag.errors import SchemaMismatchError, StoreError
+from rag.sparse import SparseVector
 from rag.store import (
     UNFINISHED,
     CollectionSchema,
@@ -177,6 +178,32 @@ def test_rrf_k_and_dbsf_change_scores(store: Store):
     assert k2[0].score == pytest.approx(1 / 2)
     dbsf = store.search(q, where=flt, limit=3, prefetch_limit=10, fusion="dbsf")
     assert [h.id for h in dbsf] == [h.id for h in k60]
+
+
+def test_search_each_gives_each_vector_its_own_hits_with_raw_scores(make_store):
+    store = make_store()
+    store.ensure_collection(CollectionSchema(SCHEMA.vectors, sparse=(SparseSchema("sparse", "bm25/v1"),)))
+    terms = {"c0": SparseVector((1, 2), (1.0, 1.0)), "c1": SparseVector((3,), (1.0,))}
+    for i, vec in enumerate([[1, 0, 0, 0], [0.6, 0.8, 0, 0]]):
+        record = _text("a", "/d", f"c{i}", vec)
+        store.upsert([PointRecord(record.id, {**record.vectors, "sparse": terms[f"c{i}"]}, record.payload)])
+    store.upsert([_text("b", "/d", "c0", [1, 0, 0, 0]), _image("a", "/p", "p1", [0, 1, 0])])
+    store.upsert([_text("a", "/d", "c9", [1, 0, 0, 0], content_hash="h2")])
+    store.hide_stale_many("a", {"/d": "h1"})  # the h2 point: unfinished, never read
+    queries = [
+        ("text", np.array([1, 0, 0, 0.0])),
+        ("sparse", SparseVector((), ())),
+        ("sparse", SparseVector((2,), (1.0,))),
+        ("image", np.array([0, 1, 0.0])),
+    ]
+    text, empty, sparse, image = store.search_each(queries, where=StoreFilter(tenant="a"), limit=10)
+    c0, c1 = (point_id("a", "/d", "h1", f"c{i}") for i in range(2))
+    assert [h.id for h in text] == [c0, c1]
+    assert [round(h.score, 4) for h in text] == [1.0, 0.6]  # cosine, not a fused rank score
+    assert empty == [] and [h.id for h in sparse] == [c0] and sparse[0].score > 0
+    assert [h.payload["kind"] for h in image] == ["page"]
+    everyone = store.search_each([("text", np.array([1, 0, 0, 0.0]))], where=None, limit=10)[0]
+    assert sorted(h.payload["tenant"] for h in everyone) == ["a", "a", "b"]  # no unfinished point
 
 
 def test_source_records_are_vectorless_and_never_searched(store: Store):
