@@ -18,7 +18,7 @@ import numpy as np
 from rag.config import RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
-from rag.records import Hit, SearchFilters
+from rag.records import AudioClip, Hit, SearchFilters
 from rag.relevance import Calibrator, cosine
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 
 def _query_modality(query: object) -> str:
-    return "text" if isinstance(query, str) else "image"
+    if isinstance(query, str):
+        return "text"
+    return "audio" if isinstance(query, AudioClip) else "image"
 
 
 # The modality of the points a named vector holds (dense vectors are named after theirs).
@@ -59,7 +61,9 @@ class Retriever:
         """Every named vector this retriever can search."""
         return (*self.embedders, *((SPARSE_VECTOR,) if self.sparse is not None else ()))
 
-    def encode(self, query: str | Image.Image, *, vectors: Sequence[str] | None = None) -> dict[str, QueryVector]:
+    def encode(
+        self, query: str | Image.Image | AudioClip, *, vectors: Sequence[str] | None = None
+    ) -> dict[str, QueryVector]:
         """Query vector per named vector (only ``vectors``, when given), encoding once per distinct model."""
         modality = _query_modality(query)
         by_model: dict[int, np.ndarray] = {}
@@ -80,7 +84,7 @@ class Retriever:
 
     def search(
         self,
-        query: str | Image.Image | Sequence[str | Image.Image],
+        query: str | Image.Image | AudioClip | Sequence[str | Image.Image | AudioClip],
         *,
         tenant: str,
         filters: SearchFilters | None = None,
