@@ -149,3 +149,30 @@ def test_the_profiles_audio_model_missing_only_disables_the_audio_vector(tmp_pat
     explicit = {**models, "audio": {"name": "laion/clap-htsat-unfused"}}
     with pytest.raises(ConfigError, match="RAG_MODELS__AUDIO__NAME"):
         load_embedders(Settings(_env_file=None, models=explicit))  # type: ignore[call-arg]
+
+
+@needs_ffmpeg
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng (apt-get install espeak-ng)")
+def test_real_speech_from_espeak_goes_through_whisper_and_clap(
+    make_rag: Any, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Plumbing with real speech (not the words: the models are random): espeak-ng's voice, decoded from MP3,
+    transcribed by the tiny Whisper's real code path and embedded by the tiny CLAP."""
+    from rag.speech import WhisperRecognizer
+    from rag.testing.audio import speak
+
+    text = " ".join(["The battery warranty lasts ten years from the date of installation."] * 4)
+    audio = speak(tmp_path / "voice-note.mp3", text)
+    whisper = WhisperRecognizer.load(str(tiny_models["whisper"]), model_id="tiny/whisper", device="cpu")
+    rag = make_rag("clap", speech=whisper, audio={"language": "en"})
+    report = rag.ingest([audio], progress=False)
+    assert report.ingested == 1 and report.failed == []
+    points = [p.payload for p in rag.store.points() if p.payload.get("kind") in ("text", "sound")]
+    duration = max(p["end_s"] for p in points)
+    sounds = sorted((p for p in points if p["kind"] == "sound"), key=lambda p: p["start_s"])
+    assert len(sounds) == int(duration // 10) + (duration % 10 > 0.05)
+    assert sounds[-1]["end_s"] == pytest.approx(duration, abs=0.1)
+    for p in (p for p in points if p["kind"] == "text"):  # a random model may hear anything, but inside the file
+        assert 0 <= p["start_s"] <= p["end_s"] <= duration + 1e-3
+        assert p["language"] == "en" and p["speech_model"] == "tiny/whisper"
+    assert rag.search(rag.audio_query(audio))[0].location.startswith("voice-note.mp3 00:00–00:")
