@@ -133,6 +133,9 @@ class HitOut(BaseModel):
     text: str | None = None
     image_url: str | None = Field(default=None, description="Signed link to the stored image (page, keyframe).")
     thumbnail_url: str | None = None
+    audio_url: str | None = Field(
+        default=None, description="Signed link to the sound of the cited time range (audio and video sources)."
+    )
 
 
 class SearchOut(BaseModel):

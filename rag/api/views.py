@@ -123,7 +123,14 @@ class View:
             text=hit.text,
             image_url=self.image_url(hit.image_ref),
             thumbnail_url=self.image_url(hit.image_ref, "thumb"),
+            audio_url=self.snippet_url(hit),
         )
+
+    def snippet_url(self, hit: Hit) -> str | None:
+        """The sound of the hit's time range, for hits from audio files and videos."""
+        if hit.start_s is None or hit.end_s is None or not hit.mime_type.startswith(("audio/", "video/")):
+            return None
+        return self.services.links.snippet_url(self.base_url, hit.tenant, hit.id)
 
     def excerpt_url(self, hit: HitOut) -> str:
         """A signed link to a page showing this hit (its own URL per hit: chat clients merge citations that share
@@ -134,6 +141,7 @@ class View:
             "location": hit.location,
             "text": text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS].rstrip() + " […]",
             "image_url": hit.image_url,
+            "audio_url": hit.audio_url,
         }
         return self.services.links.excerpt_url(self.base_url, excerpt)
 
