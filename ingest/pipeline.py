@@ -46,7 +46,7 @@ from ingest.loaders.text import TextLoader
 from ingest.loaders.video import VideoLoader
 from ingest.subtitles import find_sidecars
 from rag.config import Settings
-from rag.embedder import Embedder
+from rag.embedder import AudioFormat, Embedder
 from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
 from rag.records import FileFailure, IngestReport, Item, Source
@@ -110,12 +110,15 @@ def build_loaders(
     *,
     embed_video: bool = False,
     speech: SpeechRecognizer | None = None,
+    sound: AudioFormat | None = None,
 ) -> LoaderRegistry:
     """Loaders configured from settings; text is chunked in the text model's own tokens.
 
     ``embed_video``: a model with a video modality is loaded, so clips get sampled frames (else keyframes only).
     ``speech``: the recogniser that transcribes audio files and soundtracks; without one, audio files are
     skipped (with the reason) and videos without subtitles give pictures only.
+    ``sound``: what the audio model reads, when one is loaded: audio files and soundtracks also get ``sound``
+    points (audio vector); audio files are then loaded even without a recogniser.
     """
     if text_embedder is not None:
         specials = getattr(text_embedder, "special_tokens", 2)
@@ -157,21 +160,26 @@ def build_loaders(
             recognizer=speech,
             transcribe=video.transcribe,
             language=settings.audio.language,
+            sound=sound,
         )
     )
     audio = settings.audio
-    if speech is not None:
+    if speech is not None or sound is not None:
         registry.register(
             AudioLoader(
                 chunker,
                 speech,
+                sound=sound,
                 language=audio.language,
                 passage_s=audio.passage_s,
                 max_duration_s=audio.max_duration_s,
             )
         )
     else:
-        registry.unavailable(AUDIO_TYPES, "no speech recognition model (set RAG_MODELS__SPEECH__NAME)")
+        registry.unavailable(
+            AUDIO_TYPES,
+            "no speech recognition or audio model (set RAG_MODELS__SPEECH__NAME or RAG_MODELS__AUDIO__NAME)",
+        )
     return registry
 
 
@@ -224,10 +232,10 @@ class _Pending:
 
     version: _Version
     vector: str
-    value: Any  # text, image or video clip
+    value: Any  # text, image, video clip or audio clip
     id: str
     payload: dict[str, Any]
-    weight: int = 1  # share of the in-flight image budget: 1 per image, one per frame for a video clip
+    weight: int = 1  # share of the in-flight image budget: 1 per image or sound window, 1 per frame of a video clip
 
     @property
     def images(self) -> int:
@@ -496,7 +504,7 @@ class IngestPipeline:
         if vector not in self.embedders:
             version.dropped.add(f"{vector} vector disabled ({self.profile or 'no model'})")
             return None
-        value: Any = item.text if vector == "text" else item.video if vector == "video" else item.image
+        value: Any = {"text": item.text, "video": item.video, "audio": item.audio}.get(vector, item.image)
         # A clip's frames count against the in-flight budget like images (capped so that one always fits).
         frames = int(item.video.frames.shape[0]) if item.video is not None else 1
         return _Pending(

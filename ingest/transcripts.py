@@ -21,7 +21,7 @@ from rag.speech import Segment, SpeechRecognizer
 if TYPE_CHECKING:
     from ingest.chunking import Chunker
 
-__all__ = ["Soundtrack", "chunk_segments", "passages"]
+__all__ = ["Soundtrack", "chunk_segments", "open_audio", "passages", "read_range", "too_long"]
 
 log = logging.getLogger(__name__)
 
@@ -53,46 +53,15 @@ class Soundtrack:
         self.windows = 0  # windows transcribed so far
 
     def _open(self) -> tuple[Any, float, float | None]:
-        from torchcodec.decoders import AudioDecoder
-
-        source = str(self.path)
-        try:
-            decoder = AudioDecoder(self.path, sample_rate=self.recognizer.sample_rate, num_channels=1)
-        except ValueError as exc:
-            raise SourceLoadError("no audio stream in the file", source=source) from exc
-        except RuntimeError as exc:
-            raise SourceLoadError(
-                f"not a readable audio file (corrupt, truncated or unknown format): {_why(exc)}", source=source
-            ) from exc
-        meta = decoder.metadata
-        begin = float(meta.begin_stream_seconds or 0.0)
-        duration = meta.duration_seconds_from_header if meta.duration_seconds_from_header else meta.duration_seconds
-        if duration is not None and float(duration) <= 0:
-            raise SourceLoadError("the audio has no samples (zero length)", source=source)
-        if duration is not None and float(duration) > self.max_duration_s:
-            self._too_long(float(duration))
-        return decoder, begin, float(duration) if duration is not None else None
-
-    def _too_long(self, seconds: float) -> None:
-        raise SourceLoadError(
-            f"audio is {seconds / 3600:.1f} h long, over the cap of {self.max_duration_s / 3600:g} h ({self._setting})",
-            source=str(self.path),
+        return open_audio(
+            self.path, self.recognizer.sample_rate, max_duration_s=self.max_duration_s, setting=self._setting
         )
 
+    def _too_long(self, seconds: float) -> None:
+        raise too_long(self.path, seconds, self.max_duration_s, self._setting)
+
     def _read(self, start: float, stop: float) -> np.ndarray:
-        try:
-            samples = self._decoder.get_samples_played_in_range(start, stop)
-        except RuntimeError as exc:
-            if "No audio frames were decoded" in str(exc):
-                if start <= self.begin_s:
-                    raise SourceLoadError("the audio has no samples (zero length)", source=str(self.path)) from exc
-                # Reads are sequential: nothing after ``start`` is the end of the stream. Headers may promise
-                # more than there is (an MP3's duration is estimated from its bit rate).
-                return np.zeros(0, dtype=np.float32)
-            raise SourceLoadError(
-                f"corrupt or truncated audio near {start - self.begin_s:.1f}s: {_why(exc)}", source=str(self.path)
-            ) from exc
-        return np.ascontiguousarray(samples.data[0].numpy(), dtype=np.float32)
+        return read_range(self._decoder, self.path, self.begin_s, start, stop)
 
     def segments(self) -> Iterator[Segment]:
         """Transcript segments in time order, window by window; raises :class:`SourceLoadError` mid-way for
@@ -137,6 +106,60 @@ class Soundtrack:
                 return
             cut = round(advance * rate)
             carry, carry_from = samples[cut:], carry_from + cut / rate
+
+
+def open_audio(path: Path, sample_rate: int, *, max_duration_s: float, setting: str) -> tuple[Any, float, float | None]:
+    """An ``AudioDecoder`` of ``path``'s audio stream that resamples to ``sample_rate`` and downmixes to mono,
+    with the stream's start and duration (None when the header does not say).
+
+    Raises :class:`SourceLoadError`: no audio stream, not decodable, zero length, longer than ``max_duration_s``.
+    """
+    from torchcodec.decoders import AudioDecoder
+
+    source = str(path)
+    try:
+        decoder = AudioDecoder(path, sample_rate=sample_rate, num_channels=1)
+    except ValueError as exc:
+        raise SourceLoadError("no audio stream in the file", source=source) from exc
+    except RuntimeError as exc:
+        raise SourceLoadError(
+            f"not a readable audio file (corrupt, truncated or unknown format): {_why(exc)}", source=source
+        ) from exc
+    meta = decoder.metadata
+    begin = float(meta.begin_stream_seconds or 0.0)
+    duration = meta.duration_seconds_from_header if meta.duration_seconds_from_header else meta.duration_seconds
+    if duration is not None and float(duration) <= 0:
+        raise SourceLoadError("the audio has no samples (zero length)", source=source)
+    if duration is not None and float(duration) > max_duration_s:
+        raise too_long(path, float(duration), max_duration_s, setting)
+    return decoder, begin, float(duration) if duration is not None else None
+
+
+def read_range(decoder: Any, path: Path, begin_s: float, start: float, stop: float) -> np.ndarray:
+    """Mono samples played from ``start`` to ``stop`` (stream seconds); empty past the end of the stream.
+
+    Raises :class:`SourceLoadError` for a stream with no samples at all or damaged at ``start``.
+    """
+    try:
+        samples = decoder.get_samples_played_in_range(start, stop)
+    except RuntimeError as exc:
+        if "No audio frames were decoded" in str(exc):
+            if start <= begin_s:
+                raise SourceLoadError("the audio has no samples (zero length)", source=str(path)) from exc
+            # Reads are sequential: nothing after ``start`` is the end of the stream. Headers may promise
+            # more than there is (an MP3's duration is estimated from its bit rate).
+            return np.zeros(0, dtype=np.float32)
+        raise SourceLoadError(
+            f"corrupt or truncated audio near {start - begin_s:.1f}s: {_why(exc)}", source=str(path)
+        ) from exc
+    return np.ascontiguousarray(samples.data[0].numpy(), dtype=np.float32)
+
+
+def too_long(path: Path, seconds: float, max_duration_s: float, setting: str) -> SourceLoadError:
+    return SourceLoadError(
+        f"audio is {seconds / 3600:.1f} h long, over the cap of {max_duration_s / 3600:g} h ({setting})",
+        source=str(path),
+    )
 
 
 def passages(segments: Iterator[Segment], seconds: float) -> Iterator[list[Segment]]:

@@ -49,12 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report (every failure) here")
 
     query = sub.add_parser("query", help="print the ranked hits for a question")
-    query.add_argument("text", metavar="QUESTION")
+    query.add_argument("text", metavar="QUESTION", nargs="?", default="")
+    query.add_argument(
+        "--audio",
+        type=Path,
+        metavar="FILE",
+        help="search with (the first window of) this recording; needs an audio model",
+    )
     query.add_argument("--limit", "-n", type=int, help="number of hits (default: RAG_RETRIEVAL__LIMIT)")
     query.add_argument("--json", action="store_true", help="print hits as JSON")
     query.add_argument("--tenant")
     query.add_argument("--source", action="append", help="only this source (path or file name); repeatable")
-    query.add_argument("--modality", action="append", choices=["text", "image", "video"], help="repeatable")
+    query.add_argument("--modality", action="append", choices=["text", "image", "video", "audio"], help="repeatable")
     query.add_argument("--page-from", type=int)
     query.add_argument("--page-to", type=int)
 
@@ -63,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON (no streaming)")
     ask.add_argument("--tenant")
     ask.add_argument("--source", action="append", help="only this source (path or file name); repeatable")
-    ask.add_argument("--modality", action="append", choices=["text", "image", "video"], help="repeatable")
+    ask.add_argument("--modality", action="append", choices=["text", "image", "video", "audio"], help="repeatable")
 
     sources = sub.add_parser("sources", help="list ingested sources")
     sources.add_argument("--tenant")
@@ -237,7 +243,10 @@ def _run(args: argparse.Namespace) -> int:
             filters = SearchFilters(
                 sources=args.source, modalities=args.modality, page_from=args.page_from, page_to=args.page_to
             )
-            hits = rag.search(args.text, tenant=args.tenant, filters=filters, limit=args.limit)
+            queries: list[Any] = [args.text] if args.text.strip() else []
+            if args.audio is not None:
+                queries.append(rag.audio_query(args.audio))
+            hits = rag.search(queries, tenant=args.tenant, filters=filters, limit=args.limit)
             _announce(rag)
             if args.json:
                 print(json.dumps([h.model_dump() for h in hits], indent=2, ensure_ascii=False))

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 Profile = Literal["gpu", "cpu", "offline"]
-VECTOR_NAMES: tuple[str, ...] = ("text", "image", "video")
+VECTOR_NAMES: tuple[str, ...] = ("text", "image", "video", "audio")
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
 DISABLED = "none"
 
@@ -46,6 +46,10 @@ PROFILES: dict[Profile, dict[str, str]] = {
         "text": "Qwen/Qwen3-VL-Embedding-2B",
         "image": "Qwen/Qwen3-VL-Embedding-2B",
         "video": "Qwen/Qwen3-VL-Embedding-2B",
+        # Sounds (applause, music, an alarm) as well as speech: ClapModel's text and audio towers, loaded by
+        # sentence-transformers (checked with a tiny random ClapModel in the tests). Optional: when it is not
+        # downloaded, the profile loads without the audio vector (see rag.models).
+        "audio": "laion/clap-htsat-unfused",
     },
     "cpu": {
         "text": "sentence-transformers/all-MiniLM-L6-v2",
@@ -127,6 +131,10 @@ class ModelsSettings(_Section):
     text: ModelSpec | None = Field(default=None, description="Overrides the profile's text model.")
     image: ModelSpec | None = Field(default=None, description="Overrides the profile's image model.")
     video: ModelSpec | None = Field(default=None, description="Overrides the profile's video model.")
+    audio: ModelSpec | None = Field(
+        default=None,
+        description="Audio vector: a sentence-transformers model with text and audio modalities (CLAP); none disables.",
+    )
     speech: ModelSpec | None = Field(
         default=None, description="Speech recogniser (Whisper family) for audio and soundtracks; none disables."
     )

@@ -1,9 +1,10 @@
-"""The embedder role: turn text, images (and video clips) into vectors.
+"""The embedder role: turn text, images (and video clips, windows of sound) into vectors.
 
 :class:`Embedder` is the protocol; :class:`SentenceTransformerEmbedder` is the implementation over a
 loaded ``sentence_transformers.SentenceTransformer``. Inputs are our own values (``str``, PIL images,
-:class:`VideoClip`), never file paths or URLs: sentence-transformers would open or fetch any string that
-looks like one, so text always reaches it wrapped as text.
+:class:`VideoClip`, :class:`~rag.records.AudioClip`), never file paths or URLs: sentence-transformers would
+open or fetch any string that looks like one, so text always reaches it wrapped as text, and sound as decoded
+samples with their rate.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.locks import PriorityLock
+from rag.records import AudioClip
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["EmbedInput", "Embedder", "SentenceTransformerEmbedder", "VideoClip"]
+__all__ = ["AudioFormat", "EmbedInput", "Embedder", "SentenceTransformerEmbedder", "VideoClip", "audio_format_of"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,27 @@ class VideoClip:
     fps: float
 
 
-EmbedInput = "str | Image.Image | VideoClip"
+EmbedInput = "str | Image.Image | VideoClip | AudioClip"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """What an audio model reads: mono samples at ``sample_rate``, at most ``window_s`` seconds per input
+    (CLAP: 48 kHz, 10 s; its feature extractor crops longer inputs at random, so windows are never longer)."""
+
+    sample_rate: int
+    window_s: float
+
+
+_DEFAULT_AUDIO_WINDOW_S = 10.0
+
+
+def audio_format_of(embedder: object) -> AudioFormat | None:
+    """The audio input format of an embedder with an audio modality (None without one)."""
+    if "audio" not in getattr(embedder, "modalities", ()):
+        return None
+    found = getattr(embedder, "audio_format", None)
+    return found if isinstance(found, AudioFormat) else None
 
 
 @runtime_checkable
@@ -63,6 +85,8 @@ def _modality(value: object) -> str:
         return "text"
     if isinstance(value, VideoClip):
         return "video"
+    if isinstance(value, AudioClip):
+        return "audio"
     return "image"
 
 
@@ -104,6 +128,20 @@ class SentenceTransformerEmbedder:
         # Documents per turn of the model lock: sized from the time the last turn took (see _encode).
         self._turn_items = batch_size
 
+    @functools.cached_property
+    def audio_format(self) -> AudioFormat | None:
+        """The rate and longest window the model's audio feature extractor reads; None without audio."""
+        if "audio" not in self.modalities:
+            return None
+        for module in self._model:
+            processor = getattr(module, "processor", None)
+            extractor = getattr(processor, "feature_extractor", processor)
+            rate = getattr(extractor, "sampling_rate", None)
+            if rate:
+                window = getattr(extractor, "max_length_s", None) or getattr(extractor, "chunk_length", None)
+                return AudioFormat(int(rate), float(window or _DEFAULT_AUDIO_WINDOW_S))
+        return None
+
     def __repr__(self) -> str:
         modalities = sorted(self.modalities)
         return f"SentenceTransformerEmbedder({self.model_id!r}, dim={self.dimension}, modalities={modalities})"
@@ -120,6 +158,13 @@ class SentenceTransformerEmbedder:
                 # A bare string that looks like a path or URL would be opened as an image or video.
                 multimodal = len(self.modalities) > 1
                 prepared.append({"text": value} if multimodal else value)
+            elif isinstance(value, AudioClip):
+                fmt = self.audio_format
+                if fmt is not None and value.sample_rate != fmt.sample_rate:
+                    raise RagError(
+                        f"{self.model_id} reads audio at {fmt.sample_rate} Hz, got {value.sample_rate} Hz samples"
+                    )
+                prepared.append({"array": value.samples, "sampling_rate": value.sample_rate})
             elif isinstance(value, VideoClip):
                 prepared.append(
                     {

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, validate_tenant
-from rag.errors import RagError, StoreError
+from rag.embedder import audio_format_of
+from rag.errors import RagError, RetrievalError, StoreError
 from rag.media import MediaStore
 from rag.models import LoadedModels, load_embedders, load_recognizer, load_reranker
 from rag.orchestrator import QueryOrchestrator, Retrieved
-from rag.records import Answer, Hit, IngestReport, SearchFilters, Turn
+from rag.records import Answer, AudioClip, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
@@ -225,7 +226,11 @@ class RAG:
             store=self.store,
             media=self.media,
             loaders=build_loaders(
-                self.settings, models.embedders.get("text"), embed_video="video" in models.embedders, speech=self.speech
+                self.settings,
+                models.embedders.get("text"),
+                embed_video="video" in models.embedders,
+                speech=self.speech,
+                sound=audio_format_of(models.embedders.get("audio")),
             ),
             profile=models.profile,
             sparse=self.sparse,
@@ -333,13 +338,26 @@ class RAG:
 
     def search(
         self,
-        query: str | Image.Image | Sequence[str | Image.Image],
+        query: str | Image.Image | AudioClip | Sequence[str | Image.Image | AudioClip],
         *,
         tenant: str | None = None,
         filters: SearchFilters | None = None,
         limit: int | None = None,
     ) -> list[Hit]:
+        """Fused search; an :class:`AudioClip` (see :meth:`audio_query`) searches the audio vector."""
         return self.retriever.search(query, tenant=self._tenant(tenant), filters=filters, limit=limit)
+
+    def audio_query(self, recording: bytes | Path) -> AudioClip:
+        """A recording (file path or its bytes) as a query for :meth:`search`: its first window, decoded at the
+        audio model's rate. Raises :class:`RetrievalError` without an audio model or for a bad recording."""
+        from ingest.sounds import query_clip
+
+        fmt = audio_format_of(self.models.embedders.get("audio"))
+        if fmt is None:
+            raise RetrievalError(
+                "no audio vector: searching by a recording needs an audio model (RAG_MODELS__AUDIO__NAME)"
+            )
+        return query_clip(recording, fmt)
 
     def chat(self, messages: list[dict[str, Any]]) -> str | None:
         """The answer model asked as a plain chat, without retrieval or grounding rules (for chat clients' helper

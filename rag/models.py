@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Below this much CUDA memory the 2B model would not fit comfortably; auto skips the gpu profile.
 _AUTO_ORDER: tuple[Profile, ...] = ("gpu", "cpu", "offline")
+# Vectors whose profile model may be missing without failing the profile.
+_OPTIONAL_VECTORS = frozenset({"audio"})
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,15 @@ def _load_profile(settings: Settings, profile: Profile, device: str, loader: Mod
         setting = f"RAG_MODELS__{vector.upper()}__NAME"
         key = _identity(spec)
         if key not in loaded:
-            model = _load_model(spec, settings, device, loader, setting=setting)
+            try:
+                model = _load_model(spec, settings, device, loader, setting=setting)
+            except ModelUnavailableError as exc:
+                # The profile's audio model is an extra (it adds sounds to the speech already transcribed): when it
+                # is not downloaded, the profile loads without it rather than falling back to a weaker one.
+                if vector in _OPTIONAL_VECTORS and settings.models.override(vector) is None:
+                    disabled[vector] = f"{spec.name} unavailable: {exc.reason}"
+                    continue
+                raise
             loaded[key] = SentenceTransformerEmbedder(model, model_id=key, batch_size=settings.models.batch_size)
         embedder = loaded[key]
         needed = "text" if vector == "text" else vector

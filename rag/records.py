@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = [
     "KIND_MODALITY",
     "Answer",
     "AnswerOutcome",
+    "AudioClip",
     "Citation",
     "FileFailure",
     "Hit",
@@ -37,17 +39,30 @@ __all__ = [
     "format_timestamp",
 ]
 
-Modality = Literal["text", "image", "video"]
+Modality = Literal["text", "image", "video", "audio"]
 # What a stored point is: a text chunk (document text, PDF page text, video subtitles), a standalone image,
-# a rendered PDF page, a video clip (sampled frames), a video clip's keyframe.
-Kind = Literal["text", "image", "page", "clip", "keyframe"]
+# a rendered PDF page, a video clip (sampled frames), a video clip's keyframe, a window of sound (audio vector).
+Kind = Literal["text", "image", "page", "clip", "keyframe", "sound"]
 KIND_MODALITY: Mapping[str, Modality] = {
     "text": "text",
     "image": "image",
     "page": "image",
     "clip": "video",
     "keyframe": "image",
+    "sound": "audio",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class AudioClip:
+    """Decoded mono samples of one window of sound, float32 in [-1, 1], at ``sample_rate`` (the audio model's)."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,7 @@ class Item:
     text: str | None = None
     image: Image.Image | None = None
     video: VideoClip | None = None
+    audio: AudioClip | None = None
     page: int | None = None
     char_span: tuple[int, int] | None = None
     start_s: float | None = None

@@ -20,7 +20,7 @@ from rag.config import Fusion, RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.fusion import fuse_calibrated
-from rag.records import Hit, SearchFilters
+from rag.records import AudioClip, Hit, SearchFilters
 from rag.relevance import Calibrator, cosine, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def _query_modality(query: object) -> str:
-    return "text" if isinstance(query, str) else "image"
+    if isinstance(query, str):
+        return "text"
+    return "audio" if isinstance(query, AudioClip) else "image"
 
 
 # The modality of the points a named vector holds (dense vectors are named after theirs).
@@ -61,7 +63,9 @@ class Retriever:
         """Every named vector this retriever can search."""
         return (*self.embedders, *((SPARSE_VECTOR,) if self.sparse is not None else ()))
 
-    def encode(self, query: str | Image.Image, *, vectors: Sequence[str] | None = None) -> dict[str, QueryVector]:
+    def encode(
+        self, query: str | Image.Image | AudioClip, *, vectors: Sequence[str] | None = None
+    ) -> dict[str, QueryVector]:
         """Query vector per named vector (only ``vectors``, when given), encoding once per distinct model."""
         modality = _query_modality(query)
         by_model: dict[int, np.ndarray] = {}
@@ -82,7 +86,7 @@ class Retriever:
 
     def search(
         self,
-        query: str | Image.Image | Sequence[str | Image.Image],
+        query: str | Image.Image | AudioClip | Sequence[str | Image.Image | AudioClip],
         *,
         tenant: str,
         filters: SearchFilters | None = None,

@@ -8,8 +8,9 @@ flat whatever the length and words at a window's edge are not cut in half.
 :class:`WhisperRecognizer` runs ``WhisperForConditionalGeneration.generate`` with timestamps directly
 rather than transformers' ASR ``pipeline``: the pipeline (chunked or sequential long-form) wants the whole
 waveform in memory, which a 3-hour file must not be, and its chunk stitching hides where a window ended.
-Timestamps of a window are parsed from the tokens and cleaned (clamped to the window, put in order,
-empty text dropped), because a model may emit anything, a random test model most of all.
+Timestamps of a window are parsed from the tokens and cleaned (clamped to the window, put in order, empty text
+dropped), because a model may emit anything, a random test model most of all. Only Whisper-family checkpoints
+load: another architecture is refused at load, naming the setting to change (:func:`_require_whisper`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class WhisperRecognizer:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
+        _require_whisper(path)
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
         model = WhisperForConditionalGeneration.from_pretrained(path, dtype=dtype)
         model = model.to(device).eval()  # type: ignore[arg-type]
@@ -163,3 +165,21 @@ class WhisperRecognizer:
             segments.append(Segment(round(min(a, b), 3), round(max(a, b), 3), text))
         segments.sort(key=lambda s: (s.start_s, s.end_s))
         return WindowTranscript(tuple(segments), heard)
+
+
+def _require_whisper(path: str) -> None:
+    """Refuse a checkpoint of another architecture before its weights are read.
+
+    Other ASR models (wav2vec2/CTC, Seamless, Parakeet) have no timestamp tokens to parse and no 30 s window
+    with a carry-over; fed through :class:`WhisperRecognizer` they would fail deep inside ``generate`` or,
+    worse, load with random heads. Raises ``ValueError``, which the loader reports naming the setting.
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type != "whisper":
+        architectures = ", ".join(getattr(config, "architectures", None) or []) or "no architecture named"
+        raise ValueError(
+            f"a {config.model_type} checkpoint ({architectures}); speech recognition takes Whisper-family "
+            "checkpoints only (WhisperForConditionalGeneration, e.g. openai/whisper-base or a fine-tune of it)"
+        )

@@ -45,6 +45,8 @@ def _models_env(kind: str, tiny: dict[str, Path]) -> dict[str, Any]:
         return {"profile": "cpu", "text": {"name": BUNDLED_MINILM}, "image": {"name": str(tiny["clip"])}}
     if kind == "minilm":  # the offline profile
         return {"profile": "offline"}
+    if kind == "clap":  # the offline profile plus an audio vector (CLAP, like the gpu profile's)
+        return {"profile": "offline", "audio": {"name": str(tiny["clap"])}}
     raise ValueError(kind)
 
 

@@ -8,6 +8,9 @@ For each clip window (fixed length with overlap, or cut at scene changes) the lo
 * ``text`` (text vector): the subtitle text of the window, when a ``.srt``/``.vtt`` sidecar exists; else,
   with a speech recogniser, what is said in the window (``transcribe="auto"``; ``"always"``: both).
 
+After the clips, with an audio model, the soundtrack in fixed windows of that model's length (``sound`` points,
+audio vector, :mod:`ingest.sounds`), each shown with the keyframe of the clip it falls in.
+
 Each carries ``start_s``/``end_s``, so hits cite ``talk.mp4 01:20–01:35``. Decoding streams through
 torchcodec: only the frames of the current clip are ever decoded and held, so memory stays flat whatever
 the video's length.
@@ -27,6 +30,7 @@ import numpy as np
 
 from ingest.imaging import fit_pixels
 from ingest.loaders.base import require_nonempty
+from ingest.sounds import Sounds
 from ingest.subtitles import Cue, find_sidecars, read_subtitles, text_between
 from ingest.transcripts import Soundtrack
 from rag.embedder import VideoClip
@@ -35,6 +39,7 @@ from rag.records import Item, Source
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunker
+    from rag.embedder import AudioFormat
     from rag.speech import SpeechRecognizer
 
 __all__ = ["VideoLoader", "clip_windows"]
@@ -98,6 +103,7 @@ class VideoLoader:
         recognizer: SpeechRecognizer | None = None,
         transcribe: Transcribe = "auto",
         language: str | None = None,
+        sound: AudioFormat | None = None,
     ) -> None:
         if not 0 <= overlap_s < clip_s:
             raise ValueError("overlap_s must be at least 0 and less than clip_s")
@@ -115,6 +121,7 @@ class VideoLoader:
         self.recognizer = recognizer
         self.transcribe = transcribe
         self.language = language
+        self.sound = sound
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -135,6 +142,37 @@ class VideoLoader:
             yield from self._clip_items(decoder, info, source.path, index, start, end, cues, title)
             if speech is not None:
                 yield from speech.items(index, start, end, title)
+        yield from self._sound_items(source.path, info, windows, title)
+
+    def _sound_items(self, path: Path, info: _Info, windows: list[tuple[float, float]], title: str) -> Iterator[Item]:
+        """The soundtrack's windows for the audio vector (with an audio model), in video time."""
+        if self.sound is None:
+            return
+        try:
+            sounds = Sounds(
+                path,
+                self.sound,
+                max_duration_s=self.max_duration_s,
+                setting="video.max_duration_s",
+                origin_s=info.begin_s,
+            )
+        except SourceLoadError as exc:
+            log.info("%s: no sound points: %s", path, exc.message)  # a silent video still has its pictures
+            return
+        for n, (start, end, clip) in enumerate(sounds.windows()):
+            if start >= info.duration_s:
+                return  # a soundtrack that outlasts the pictures: nothing to show with it
+            middle = (start + end) / 2
+            index = next((i for i, (a, b) in enumerate(windows) if a <= middle < b), len(windows) - 1)
+            yield Item(
+                kind="sound",
+                locator=f"sound-{n:05d}",
+                audio=clip,
+                start_s=start,
+                end_s=min(end, round(info.duration_s, 3)),
+                image_of=f"clip-{index:05d}/keyframe",
+                title=title,
+            )
 
     def _speech(self, path: Path, info: _Info, *, has_subtitles: bool) -> _SpokenText | None:
         """The soundtrack's transcript, read along with the clips; None without a recogniser or soundtrack,

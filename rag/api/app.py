@@ -25,7 +25,7 @@ from rag.api.errors import error_body, install_error_handlers
 from rag.api.jobs import JobManager
 from rag.api.links import LinkSigner
 from rag.api.readiness import StoreConnection
-from rag.api.routes import excerpts, health, ingest, media, openai, query, sources
+from rag.api.routes import excerpts, health, ingest, media, openai, query, snippets, sources
 from rag.config import Settings
 from rag.engine import RAG
 
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
     )
     install_docs(app)
     install_error_handlers(app)
-    for router in (health.router, ingest.router, media.router, excerpts.router, openai.router):
+    for router in (health.router, ingest.router, media.router, snippets.router, excerpts.router, openai.router):
         app.include_router(router)
     for router in (sources.router, query.router):
         app.include_router(router, dependencies=[StoreReady])

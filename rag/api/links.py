@@ -25,6 +25,7 @@ __all__ = ["LinkSigner"]
 
 _EXCERPT = "excerpt:"  # signed excerpt tokens cannot pass for an image reference, nor the other way round
 _MAX_EXCERPT_BYTES = 64 * 1024
+_SNIPPET = "snippet:"  # nor a snippet link for either
 
 
 class LinkSigner:
@@ -53,6 +54,14 @@ class LinkSigner:
         if size:
             params["size"] = size
         return f"{base.rstrip('/')}/v1/media/{quote(ref)}?{urlencode(params)}"
+
+    def snippet_url(self, base: str, tenant: str, point_id: str) -> str:
+        """Absolute (when ``base`` is) signed URL of the sound of a cited time range (one point of ``tenant``)."""
+        params = self.query(f"{_SNIPPET}{tenant}/{point_id}")
+        return f"{base.rstrip('/')}/v1/snippets/{quote(tenant)}/{quote(point_id)}?{urlencode(params)}"
+
+    def verify_snippet(self, tenant: str, point_id: str, expires: str | None, signature: str | None) -> bool:
+        return self.verify(f"{_SNIPPET}{tenant}/{point_id}", expires, signature)
 
     def excerpt_url(self, base: str, excerpt: Mapping[str, str | None]) -> str:
         """Absolute (when ``base`` is) signed URL of a page that shows ``excerpt`` (string fields)."""

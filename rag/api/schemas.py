@@ -67,9 +67,14 @@ class FiltersIn(_In):
 
 
 class SearchIn(_In):
-    query: Text = Field(default="", description="The text query; may be empty when an image is given.")
+    query: Text = Field(default="", description="The text query; may be empty when an image or audio is given.")
     image: Text | None = Field(
         default=None, description="An image to search with, as a data URL (data:image/png;base64,...)."
+    )
+    audio: Text | None = Field(
+        default=None,
+        description="A recording to search with, as a data URL (data:audio/wav;base64,...); its first window is "
+        "searched against the audio vector (needs RAG_MODELS__AUDIO__NAME).",
     )
     limit: int = Field(default=10, ge=1, le=100)
     rerank: bool = Field(default=False, description="Rerank the fused hits (when a reranker is loaded).")
@@ -128,6 +133,9 @@ class HitOut(BaseModel):
     text: str | None = None
     image_url: str | None = Field(default=None, description="Signed link to the stored image (page, keyframe).")
     thumbnail_url: str | None = None
+    audio_url: str | None = Field(
+        default=None, description="Signed link to the sound of the cited time range (audio and video sources)."
+    )
 
 
 class SearchOut(BaseModel):

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from rag.api.errors import ApiError, brief
 from rag.api.schemas import AnswerOut, CitationOut, FiltersIn, HitOut, SourceOut
-from rag.errors import SourceLoadError
-from rag.records import Answer, Hit, SearchFilters
+from rag.embedder import audio_format_of
+from rag.errors import RetrievalError, SourceLoadError
+from rag.records import Answer, AudioClip, Hit, SearchFilters
 from rag.store import SourceRecord, source_point_id
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ __all__ = ["View"]
 _EXCERPT_CHARS = 2000
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=_\-\s]")
 _DATA_URL = re.compile(r"^data:(image/[\w.+-]+)?(;[\w=.+-]+)*;base64,(.*)$", re.S)
+_AUDIO_DATA_URL = re.compile(r"^data:(?:audio|video)/[\w.+-]+(?:;[\w=.+-]+)*;base64,(.*)$", re.S)
 
 
 class View:
@@ -121,7 +123,14 @@ class View:
             text=hit.text,
             image_url=self.image_url(hit.image_ref),
             thumbnail_url=self.image_url(hit.image_ref, "thumb"),
+            audio_url=self.snippet_url(hit),
         )
+
+    def snippet_url(self, hit: Hit) -> str | None:
+        """The sound of the hit's time range, for hits from audio files and videos."""
+        if hit.start_s is None or hit.end_s is None or not hit.mime_type.startswith(("audio/", "video/")):
+            return None
+        return self.services.links.snippet_url(self.base_url, hit.tenant, hit.id)
 
     def excerpt_url(self, hit: HitOut) -> str:
         """A signed link to a page showing this hit (its own URL per hit: chat clients merge citations that share
@@ -132,6 +141,7 @@ class View:
             "location": hit.location,
             "text": text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS].rstrip() + " […]",
             "image_url": hit.image_url,
+            "audio_url": hit.audio_url,
         }
         return self.services.links.excerpt_url(self.base_url, excerpt)
 
@@ -162,6 +172,31 @@ class View:
 
     def query_image(self, data_url: str | None) -> Image.Image | None:
         return decode_image(data_url, self.services) if data_url else None
+
+    def query_audio(self, data_url: str | None) -> AudioClip | None:
+        """A query recording sent as a data URL: its first window at the audio model's rate (400 without an audio
+        vector or for what is not audio)."""
+        if not data_url:
+            return None
+        if audio_format_of(self.services.rag.models.embedders.get("audio")) is None:
+            raise ApiError(
+                400,
+                "no audio vector: searching by a recording needs an audio model (RAG_MODELS__AUDIO__NAME)",
+                code="audio_query_unsupported",
+            )
+        match = _AUDIO_DATA_URL.match(data_url.strip())
+        if match is None:
+            raise ApiError(
+                400, "audio must be sent inline as a base64 data URL (data:audio/...;base64,...)", code="bad_audio"
+            )
+        try:
+            data = base64.b64decode(match.group(1), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ApiError(400, f"the audio is not valid base64: {exc}", code="bad_audio") from exc
+        try:
+            return self.services.rag.audio_query(data)
+        except RetrievalError as exc:
+            raise ApiError(400, exc.message, code="bad_audio") from exc
 
     def can_search_images(self) -> bool:
         return can_search_images(self.services)

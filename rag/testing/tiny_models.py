@@ -6,6 +6,9 @@
 * :func:`build_qwen3vl_reranker` — like Qwen/Qwen3-VL-Reranker-2B: a ``CrossEncoder`` of
   Transformer(any-to-any over ``Qwen3VLForConditionalGeneration``) → LogitScore("yes", "no").
 * :func:`build_clip` — a CLIP checkpoint loaded by ``SentenceTransformer`` (text and image towers).
+* :func:`build_clap` — like laion/clap-htsat-unfused: a ``ClapModel`` (RoBERTa text tower, HTS-AT audio
+  tower) loaded by ``SentenceTransformer``, which infers text and audio modalities from ``get_text_features`` /
+  ``get_audio_features``; 48 kHz, 10 s windows, as the real feature extractor.
 * :func:`build_whisper` — like openai/whisper-*: ``WhisperForConditionalGeneration`` with Whisper's special
   tokens (languages, tasks, ``<|notimestamps|>``, the 1501 timestamp tokens) and generation config, so
   language detection and timestamped generation take transformers' real code paths.
@@ -20,7 +23,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_all", "build_clip", "build_qwen3vl_embedding", "build_qwen3vl_reranker", "build_whisper"]
+__all__ = [
+    "build_all",
+    "build_clap",
+    "build_clip",
+    "build_qwen3vl_embedding",
+    "build_qwen3vl_reranker",
+    "build_whisper",
+]
 
 _SPECIALS = (
     "<|endoftext|>",
@@ -252,6 +262,62 @@ def build_clip(out_dir: str | Path, *, seed: int = 0) -> Path:
     return out
 
 
+def build_clap(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """A tiny CLAP: 16 mel bins at a 100 ms hop (101 frames per 10 s window), a two-stage 32-wide Swin, 16-d
+    projections. Rate, window length, truncation and padding are the real checkpoint's (48 kHz, 10 s,
+    ``rand_trunc``, ``repeatpad``)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, RobertaTokenizer
+
+    out = Path(out_dir)
+    vocab, merges = _bpe_vocab(("<s>", "<pad>", "</s>", "<unk>", "<mask>"))
+    tokenizer = RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=64)  # type: ignore[arg-type]
+    config = ClapConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 80,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        },
+        audio_config={
+            # spec_size / num_mel_bins = 4 rows of 64 frames: room for the 101 frames of a window.
+            "spec_size": 64,
+            "num_mel_bins": 16,
+            "window_size": 4,
+            "patch_size": 4,
+            "patch_stride": (4, 4),
+            "hidden_size": 32,
+            "patch_embeds_hidden_size": 16,
+            "projection_hidden_size": 32,
+            "depths": [1, 1],
+            "num_attention_heads": [2, 2],
+            "enable_fusion": False,
+        },
+        projection_dim=16,
+    )
+    torch.manual_seed(seed)
+    ClapModel(config).save_pretrained(out)
+    extractor = ClapFeatureExtractor(
+        feature_size=16,
+        sampling_rate=48_000,
+        hop_length=4800,
+        max_length_s=10,
+        fft_window_size=1024,
+        truncation="rand_trunc",
+        padding="repeatpad",
+    )
+    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(out)
+    # Save the module layout sentence-transformers infers (text/audio features → sentence embedding).
+    SentenceTransformer(str(out), device="cpu").save(str(out))
+    return out
+
+
 def build_whisper(
     out_dir: str | Path, *, seed: int = 0, languages: tuple[str, ...] = ("en", "de", "fr"), max_tokens: int = 48
 ) -> Path:
@@ -325,6 +391,7 @@ def build_all(root: str | Path) -> dict[str, Path]:
         "qwen3vl_reranker": build_qwen3vl_reranker(root / "qwen3vl-reranker"),
         "clip": build_clip(root / "clip"),
         "whisper": build_whisper(root / "whisper"),
+        "clap": build_clap(root / "clap"),
     }
 
 

@@ -95,3 +95,16 @@ def test_a_configured_local_whisper_loads(tiny_models: dict[str, Path]) -> None:
     recognizer, note = load_recognizer(_settings(speech=spec.model_dump()), "cpu")
     assert note is None and isinstance(recognizer, WhisperRecognizer)
     assert recognizer.model_id == str(tiny_models["whisper"].resolve())
+
+
+def test_a_speech_model_that_is_not_whisper_is_refused_at_load_naming_the_setting(tmp_path: Path) -> None:
+    from transformers import Wav2Vec2Config
+
+    # A CTC checkpoint (wav2vec2) loads with transformers but has no timestamps in Whisper's form: refused before
+    # its weights are read, with what to set instead.
+    Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(
+        tmp_path / "wav2vec2"
+    )
+    with pytest.raises(ModelUnavailableError, match="RAG_MODELS__SPEECH__NAME") as caught:
+        load_recognizer(_settings(speech={"name": str(tmp_path / "wav2vec2")}), "cpu")
+    assert "wav2vec2" in caught.value.reason and "Whisper" in caught.value.reason

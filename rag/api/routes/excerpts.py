@@ -3,7 +3,7 @@
 Chat clients show each numbered source of an answer as a link (Open WebUI's source chips). The link is signed
 (:meth:`rag.api.links.LinkSigner.excerpt_url`) and carries the excerpt, so it opens without the API key and
 without a lookup, until it expires. The text comes from documents: it is escaped, and the page may load
-nothing but images from this server.
+nothing but images (and the cited sound, for recordings and videos) from this server.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/excerpts", tags=["media"])
 
 _HEADERS = {
     "Cache-Control": "private, max-age=3600",
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
@@ -48,6 +48,8 @@ def excerpt(
     ]
     if shown.get("text"):
         parts.append(f"<p>{escape(shown['text'])}</p>")
+    if shown.get("audio_url"):
+        parts.append(f'<p><audio controls preload="none" src="{escape(shown["audio_url"])}"></audio></p>')
     if shown.get("image_url"):
         parts.append(f'<img src="{escape(shown["image_url"])}" alt="{location}">')
     parts.append("</body></html>")

@@ -25,15 +25,17 @@ log = logging.getLogger(__name__)
 def search(body: SearchIn, request: Request, caller: CallerDep, services: ServicesDep) -> SearchOut:
     view = View(services, caller.tenant, str(request.base_url))
     image = view.query_image(body.image)
-    query = view.query_text(body.query, image=image is not None)
+    audio = view.query_audio(body.audio)
+    query = view.query_text(body.query, image=image is not None or audio is not None)
     filters = view.filters(body.filters)
     rag = services.rag
-    if body.rerank:
+    if body.rerank and audio is None:
         retrieved = rag.retrieve(query, tenant=caller.tenant, filters=filters, limit=body.limit, image=image)
         return SearchOut(hits=[view.hit(h) for h in retrieved.hits], rerank=retrieved.rerank)
-    queries: list[Any] = [q for q in (query, image) if q is not None and q != ""]
+    queries: list[Any] = [q for q in (query, image, audio) if q is not None and q != ""]
     hits = rag.search(queries, tenant=caller.tenant, filters=filters, limit=body.limit)
-    return SearchOut(hits=[view.hit(h) for h in hits])
+    notes = ["not reranked: the reranker reads no audio query"] if body.rerank else []
+    return SearchOut(hits=[view.hit(h) for h in hits], notes=notes)
 
 
 @router.post(
