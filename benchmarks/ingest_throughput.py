@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from rag.config import Settings
     from rag.engine import RAG
-    from rag.models import resolve_model_path
+    from rag.loading import resolve_model_path
 
     work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     try:

@@ -26,7 +26,7 @@ from rag.locks import PriorityLock
 if TYPE_CHECKING:
     pass
 
-__all__ = ["EmbedInput", "Embedder", "SentenceTransformerEmbedder", "VideoClip"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "VideoClip"]
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,6 @@ class VideoClip:
 
     frames: np.ndarray
     fps: float
-
-
-EmbedInput = "str | Image.Image | VideoClip"
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rag.config import Settings, validate_tenant
 from rag.errors import RagError, StoreError
 from rag.media import MediaStore
-from rag.models import LoadedModels, load_embedders, load_recognizer, load_reranker
+from rag.loading import LoadedModels, load_embedders, load_recognizer, load_reranker
 from rag.orchestrator import QueryOrchestrator, Retrieved
 from rag.records import Answer, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker

@@ -20,7 +20,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @pytest.fixture
 def reranker(tiny_models: dict[str, Path]) -> Any:
     from rag.config import Settings
-    from rag.models import load_reranker
+    from rag.loading import load_reranker
 
     def make(**rerank: Any) -> Any:
         settings = Settings(_env_file=None, rerank={"model": {"name": str(tiny_models["qwen3vl_reranker"])}, **rerank})  # type: ignore[call-arg]

@@ -43,7 +43,7 @@ def sample_eval(
     """The 60-document sample, ingested once through the whole pipeline and scored in every mode."""
     from rag.config import Settings
     from rag.engine import RAG
-    from rag.models import load_reranker
+    from rag.loading import load_reranker
 
     root = tmp_path_factory.mktemp("sample-eval")
     dataset = load_dataset(write_beir_sample(root / "beir"))

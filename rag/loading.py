@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.config import (
     BUNDLED_MINILM,
@@ -28,6 +28,11 @@ from rag.config import (
 )
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, ModelUnavailableError
+from rag.media import ImageOpener
+
+if TYPE_CHECKING:
+    from rag.reranker import Reranker
+    from rag.speech import SpeechRecognizer
 
 __all__ = [
     "LoadedModels",
@@ -248,9 +253,9 @@ def load_reranker(
     settings: Settings,
     profile: str,
     *,
-    load_image: Callable[[str], Any],
+    load_image: ImageOpener,
     loader: ModelLoader = _default_cross_encoder,
-) -> tuple[Any, str | None]:
+) -> tuple[Reranker | None, str | None]:
     """The configured reranker (or the profile's), and a note when there is none.
 
     An explicitly configured reranker that cannot load is an error; the profile's default that cannot
@@ -289,7 +294,7 @@ def _default_recognizer(path: str, spec: ModelSpec, settings: Settings, device: 
 
 def load_recognizer(
     settings: Settings, profile: str, *, loader: ModelLoader = _default_recognizer
-) -> tuple[Any, str | None]:
+) -> tuple[SpeechRecognizer | None, str | None]:
     """The configured speech recogniser (or the profile's), and a note when there is none.
 
     As for the reranker: an explicitly configured model that cannot load is an error; the profile's default
