@@ -28,6 +28,7 @@ __all__ = ["CrossEncoderReranker", "Reranker", "sigmoid"]
 
 log = logging.getLogger(__name__)
 
+
 def sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))

@@ -100,7 +100,7 @@ def test_hybrid_and_reranked_modes_and_json_round_trip(sample_eval):
         assert ranked[5:] == report.rankings["fused"][query][5:]
     assert EvalReport.model_validate_json(report.model_dump_json()) == report
     # The evaluation ran in its own tenant.
-    assert rag.store.count("default") == 0 and rag.store.count("eval") == 60
+    assert rag.count(tenant="default") == 0 and rag.count(tenant="eval") == 60
 
 
 def test_the_relevance_gate_refuses_off_domain_queries_and_answers_judged_ones(sample_eval):
@@ -161,7 +161,7 @@ def test_a_collection_with_other_tenants_data_is_never_recreated(make_rag, tmp_p
     assert rag.ingest([tmp_path / "mine.txt"], progress=False).ok
     with pytest.raises(ConfigError, match="other tenants"):
         run_eval(rag, load_dataset(_small(tmp_path)), workdir=tmp_path / "w")
-    assert rag.store.count("default") == 1
+    assert rag.count(tenant="default") == 1
 
 
 @pytest.mark.parametrize("kind", ["clip", "qwen"])
