@@ -225,7 +225,7 @@ def test_schema_mismatch_between_profiles_is_an_error(make_rag, corpus: Path, ma
     with pytest.raises(SchemaMismatchError):
         qwen.search("anything")
     report = qwen.ingest([corpus / "notes.md"], recreate=True, progress=False)
-    assert report.ok and set(qwen.store.stored_schema()) == {"text", "image", "video"}
+    assert report.ok and set(qwen._store.stored_schema()) == {"text", "image", "video"}
 
 
 # -- streaming, batching, incremental and crash-safe behaviour -------------------------------------------

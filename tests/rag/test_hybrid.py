@@ -190,8 +190,8 @@ def test_rag_ingests_sparse_vectors_for_text_and_searches_each_vector_alone_or_f
 def test_sparse_disabled_and_old_collections(make_rag, docs: Path):
     plain = make_rag("minilm", retrieval={"sparse": False})
     assert plain.ingest([docs], progress=False).ok
-    assert plain.retriever.vector_names == ("text",)
-    assert plain.store.stored_sparse() == {}
+    assert plain.search_roles()[0].vector_names == ("text",)
+    assert plain._store.stored_sparse() == {}
     plain.close()
     hybrid = make_rag("minilm")  # same data dir: the collection built without the sparse vector
     with pytest.raises(SchemaMismatchError, match="--recreate"):
@@ -199,4 +199,4 @@ def test_sparse_disabled_and_old_collections(make_rag, docs: Path):
     with pytest.raises(SchemaMismatchError, match="--recreate"):
         hybrid.ingest([docs], progress=False)
     assert hybrid.ingest([docs], recreate=True, progress=False).ok
-    assert hybrid.retriever.search("Zephyr-9", tenant="default", vectors=("sparse",))
+    assert hybrid.search_roles()[0].search("Zephyr-9", tenant="default", vectors=("sparse",))
