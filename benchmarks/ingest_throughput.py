@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from rag.config import Settings
     from rag.engine import RAG
-    from rag.models import resolve_model_path
+    from rag.loading import resolve_model_path
 
     work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     try:
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # Where the pipeline's time goes (busy seconds per call site; the stages overlap).
             totals: dict[str, float] = defaultdict(float)
             for name in ("upsert", "delete_stale_many", "put_sources", "get_source"):
-                _timed(target.store, name, totals)
+                _timed(target._store, name, totals)
             _timed(target.models.embedders["text"], "encode_documents", totals)
             started = time.perf_counter()
             report = target.ingest([corpus], progress=False)

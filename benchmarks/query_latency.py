@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from rag.config import GenerationSettings, QdrantSettings, RerankSettings, RetrievalSettings, Settings
     from rag.generator import LiteLLMGenerator
-    from rag.models import load_embedders
+    from rag.loading import load_embedders
     from rag.prompt import build_messages
     from rag.records import Citation
     from rag.reranker import CrossEncoderReranker

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             assert report.ok and report.ingested == args.files, report
 
         during = _with_searchers(rag, args.searchers, ingest)
-        points = rag.store.count()
+        points = rag.count()
         rag.close()
 
         quiet = RAG(settings("quiet"), models=rag.models, reranker=None, generator=None).warm_up()

@@ -202,7 +202,7 @@ def _print_hits(hits: Sequence[Hit], rag: RAG) -> None:
         if hit.kind == "text" and hit.text:
             print(f"      {_snippet(hit.text)}")
         if hit.image_ref:
-            print(f"      image: {_rel(str(rag.media.root / hit.image_ref))}")
+            print(f"      image: {_rel(str(rag.media_file(hit.image_ref)))}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -257,18 +257,7 @@ def _run(args: argparse.Namespace) -> int:
             return _ask(args, rag)
         if args.command == "info":
             _announce(rag)
-            info: dict[str, Any] = {
-                "profile": rag.models.profile,
-                "vectors": {n: {"model": e.model_id, "dim": e.dimension} for n, e in rag.models.embedders.items()},
-                "disabled": dict(rag.models.disabled),
-                "sparse": rag.sparse.encoder_id if rag.sparse is not None else None,
-                "store": rag.store.location,
-                "collection": rag.store.collection,
-                "points": rag.store.count(),
-                "search": rag.index_state(),
-                "unfinished_versions": len(rag.unfinished()),
-            }
-            print(json.dumps(info, indent=2))
+            print(json.dumps(rag.info(), indent=2))
             return 0
     finally:
         rag.close()
@@ -423,7 +412,7 @@ def _ask(args: argparse.Namespace, rag: RAG) -> int:
             score = f"  relevance {shown:.2f}" if shown is not None else ""
             print(f"  [{source.number}] {location}{score}")
             if hit.image_ref:
-                print(f"      image: {_rel(str(rag.media.root / hit.image_ref))}")
+                print(f"      image: {_rel(str(rag.media_file(hit.image_ref)))}")
     return 0
 
 

@@ -28,7 +28,7 @@ from rag.records import AudioClip
 if TYPE_CHECKING:
     pass
 
-__all__ = ["AudioFormat", "EmbedInput", "Embedder", "SentenceTransformerEmbedder", "VideoClip", "audio_format_of"]
+__all__ = ["AudioFormat", "Embedder", "SentenceTransformerEmbedder", "VideoClip", "audio_format_of"]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,6 @@ class VideoClip:
 
     frames: np.ndarray
     fps: float
-
-
-EmbedInput = "str | Image.Image | VideoClip | AudioClip"
 
 
 @dataclass(frozen=True, slots=True)

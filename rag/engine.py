@@ -5,26 +5,41 @@ rag.warm_up()                      # loads the models and opens the store, once
 report = rag.ingest(["docs/"])
 hits = rag.search("how long is the warranty?", filters=SearchFilters(modalities=["text"]))
 rag.close()
+
+The roles (store, media, models, retriever, reranker, generator, orchestrator) are built here, in the
+constructor (the cheap ones) and :meth:`RAG.load_models` (the rest), and stay private: callers use the methods
+below. Nothing loads as a side effect of a query: one before :meth:`RAG.warm_up` (or :meth:`RAG.load_models`)
+raises :class:`RuntimeError` saying so. Only the speech recogniser loads on first use (ingesting audio or
+video), so that processes that only search never load it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, validate_tenant
 from rag.embedder import audio_format_of
 from rag.errors import RagError, RetrievalError, StoreError
-from rag.media import MediaStore
-from rag.models import LoadedModels, load_embedders, load_recognizer, load_reranker
+from rag.loading import LoadedModels, load_embedders, load_recognizer, load_reranker
+from rag.media import MediaRef, MediaStore
 from rag.orchestrator import QueryOrchestrator, Retrieved
 from rag.records import Answer, AudioClip, Hit, IngestReport, SearchFilters, Turn
 from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
-from rag.store import CollectionSchema, SourceRecord, SparseSchema, UnfinishedVersion, VectorSchema, make_store
+from rag.store import (
+    UNFINISHED,
+    CollectionSchema,
+    SourceRecord,
+    SparseSchema,
+    UnfinishedVersion,
+    VectorSchema,
+    make_store,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -42,6 +57,7 @@ class _Unset:
 
 
 _UNSET = _Unset()
+_NOT_WARMED_UP = "the models are not loaded: call RAG.warm_up() (or RAG.load_models()) first"
 
 
 class RAG:
@@ -59,12 +75,12 @@ class RAG:
         self._reranker = reranker
         self._generator = generator
         self._speech = speech
-        self._orchestrator: QueryOrchestrator | None = None
-        self.store = make_store(settings.qdrant, path=settings.qdrant_path)
-        self.media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
-        self._retriever: Retriever | None = None
+        self._store = make_store(settings.qdrant, path=settings.qdrant_path)
+        self._media = MediaStore(settings.media_dir, max_side=settings.images.store_max_side)
         # Hybrid search: BM25 weights for text points (cheap to build; the stemmer loads on first use).
-        self.sparse_encoder: SparseEncoder | None = Bm25Encoder() if settings.retrieval.sparse else None
+        self._sparse_encoder: SparseEncoder | None = Bm25Encoder() if settings.retrieval.sparse else None
+        self._retriever: Retriever | None = None
+        self._orchestrator: QueryOrchestrator | None = None
         self._schema_checked = False
         self._recovered = False
         self.notes: list[str] = []
@@ -80,16 +96,17 @@ class RAG:
     def warm_up(self) -> RAG:
         """Load the models and open the store. Idempotent; call it once at start-up."""
         self.load_models()
-        self.store.open()
+        self._store.open()
         return self
 
     def load_models(self) -> RAG:
-        """Load the models only (the server connects to the store on its own, and retries). Idempotent."""
+        """Load the models and compose the query roles over them (the server connects to the store on its own,
+        and retries). Idempotent."""
         if self._models is None:
             _limit_blas_threads()
             self._models = load_embedders(self.settings)
         if isinstance(self._reranker, _Unset):
-            self._reranker, note = load_reranker(self.settings, self._models.profile, load_image=self.media.open_image)
+            self._reranker, note = load_reranker(self.settings, self._models.profile, load_image=self._media.open_image)
             if note:
                 self.notes.append(note)
         if isinstance(self._generator, _Unset):
@@ -98,10 +115,25 @@ class RAG:
                 from rag.generator import LiteLLMGenerator
 
                 self._generator = LiteLLMGenerator(self.settings.generation)
+        if self._orchestrator is None:
+            self._retriever = Retriever(
+                embedders=self._models.embedders,
+                store=self._store,
+                settings=self.settings.retrieval,
+                sparse=self.sparse,
+            )
+            self._orchestrator = QueryOrchestrator(
+                retriever=self._retriever,
+                reranker=self._reranker,
+                generator=self._generator,
+                media=self._media,
+                settings=self.settings,
+                rerank_note=next((n for n in self.notes if "rerank" in n), None),
+            )
         return self
 
     def close(self) -> None:
-        self.store.close()
+        self._store.close()
 
     def __enter__(self) -> RAG:
         return self.warm_up()
@@ -111,26 +143,24 @@ class RAG:
 
     @property
     def models(self) -> LoadedModels:
+        """The loaded embedding models (after :meth:`warm_up`)."""
         if self._models is None:
-            self.warm_up()
-        assert self._models is not None
+            raise RuntimeError(_NOT_WARMED_UP)
         return self._models
 
-    @property
-    def speech(self) -> SpeechRecognizer | None:
+    def _recognizer(self) -> SpeechRecognizer | None:
         """The speech recogniser, loaded on first use: only ingesting audio and video needs it, so processes
         that only search never load it."""
         if isinstance(self._speech, _Unset):
             self._speech, note = load_recognizer(self.settings, self.models.profile)
             if note:
                 self.notes.append(note)
-        assert not isinstance(self._speech, _Unset)
         return self._speech
 
     @property
     def sparse(self) -> SparseEncoder | None:
         """The sparse encoder in use: it weights text points, so it needs the text vector."""
-        return self.sparse_encoder if "text" in self.models.embedders else None
+        return self._sparse_encoder if "text" in self.models.embedders else None
 
     @property
     def schema(self) -> CollectionSchema:
@@ -146,7 +176,7 @@ class RAG:
     def ensure_collection(self, *, recreate: bool = False) -> None:
         """Create the collection for the loaded models (or check that the stored one matches them), then
         recover what killed runs left behind (see :meth:`recover`)."""
-        self._note(self.store.ensure_collection(self.schema, recreate=recreate))
+        self._note(self._store.ensure_collection(self.schema, recreate=recreate))
         self._schema_checked = True
         self.recover()
 
@@ -157,30 +187,65 @@ class RAG:
         opened (ingest runs in this process start after that). On a server, other workers may be writing,
         so each call removes only versions older than ``RAG_QDRANT__RECOVER_AFTER_S``.
         """
-        if self.store.capabilities.single_process:
+        if self._store.capabilities.single_process:
             if self._recovered:
                 return []
-            versions = self.store.recover(thorough=True)
+            versions = self._store.recover(thorough=True)
         else:
-            versions = self.store.recover(older_than_s=self.settings.qdrant.recover_after_s)
+            versions = self._store.recover(older_than_s=self.settings.qdrant.recover_after_s)
         self._recovered = True
         for version in versions:
             if not version.published:
-                self.media.remove_version(version.tenant, version.source_id, version.content_hash)
+                self._media.remove_version(version.tenant, version.source_id, version.content_hash)
         return versions
 
     def unfinished(self, *, tenant: str | None = None) -> list[UnfinishedVersion]:
         """Versions no read sees: being written now, or left by a killed run until :meth:`recover` runs."""
-        self.store.open()
-        return self.store.unfinished(self._tenant(tenant), thorough=True)
+        self._store.open()
+        return self._store.unfinished(self._tenant(tenant), thorough=True)
+
+    @property
+    def local_store(self) -> bool:
+        """Whether the store is a local directory this process owns (embedded), not a server others share."""
+        return self._store.capabilities.single_process
+
+    @property
+    def store_location(self) -> str:
+        """The collection and where it is, for messages."""
+        return f"collection {self._store.collection!r} at {self._store.location}"
+
+    def count(self, *, tenant: str | None = None) -> int:
+        """Points stored for ``tenant``, or for every tenant when None (0 before the collection exists)."""
+        self._store.open()
+        return self._store.count(tenant) if self._store.exists() else 0
+
+    def drop_collection(self) -> None:
+        """Remove the whole collection, every tenant's points (``rag eval`` drops its own on a server)."""
+        self._store.drop_collection()
+
+    def info(self) -> dict[str, Any]:
+        """What ``rag info`` shows: the models, the store, how searches run and what is unfinished."""
+        models = self.models
+        sparse = self.sparse
+        return {
+            "profile": models.profile,
+            "vectors": {n: {"model": e.model_id, "dim": e.dimension} for n, e in models.embedders.items()},
+            "disabled": dict(models.disabled),
+            "sparse": sparse.encoder_id if sparse is not None else None,
+            "store": self._store.location,
+            "collection": self._store.collection,
+            "points": self._store.count(),
+            "search": self.index_state(),
+            "unfinished_versions": len(self.unfinished()),
+        }
 
     def index_state(self) -> str | None:
         """How searches run now (exact, or through an HNSW index), for ``rag info`` and ``/readyz``; None when
         the store cannot say (it went away since it was last asked)."""
         try:
-            return self.store.index_state()
+            return self._store.index_state()
         except StoreError as exc:
-            log.warning("cannot tell how searches run at %s: %s", self.store.location, exc)
+            log.warning("cannot tell how searches run at %s: %s", self._store.location, exc)
             return None
 
     def readiness(self, *, store: str | None = None) -> dict[str, str]:
@@ -190,7 +255,7 @@ class RAG:
         if store is not None:
             return {**checks, "store": store}
         try:
-            checks["store"] = "ok" if self.store.ping() else "Qdrant does not answer"
+            checks["store"] = "ok" if self._store.ping() else "Qdrant does not answer"
         except RagError as exc:
             checks["store"] = str(exc)
         return checks
@@ -220,21 +285,22 @@ class RAG:
 
         models = self.models
         self.ensure_collection(recreate=recreate)
+        speech = self._recognizer()
         pipeline = IngestPipeline(
             settings=self.settings,
             embedders=models.embedders,
-            store=self.store,
-            media=self.media,
+            store=self._store,
+            media=self._media,
             loaders=build_loaders(
                 self.settings,
                 models.embedders.get("text"),
                 embed_video="video" in models.embedders,
-                speech=self.speech,
+                speech=speech,
                 sound=audio_format_of(models.embedders.get("audio")),
             ),
             profile=models.profile,
             sparse=self.sparse,
-            speech=speech_key(self.settings, self.speech),
+            speech=speech_key(self.settings, speech),
         )
         return pipeline.run(
             paths,
@@ -247,31 +313,15 @@ class RAG:
 
     # -- query -----------------------------------------------------------------------------------
 
-    @property
-    def retriever(self) -> Retriever:
-        if self._retriever is None:
-            self._retriever = Retriever(
-                embedders=self.models.embedders, store=self.store, settings=self.settings.retrieval, sparse=self.sparse
-            )
+    def _query_roles(self) -> tuple[QueryOrchestrator, Retriever]:
+        """The orchestrator and the retriever, once the stored collection is known to fit the loaded models
+        (checked on the first query, unless :meth:`ensure_collection` has already checked it)."""
+        if self._orchestrator is None or self._retriever is None:
+            raise RuntimeError(_NOT_WARMED_UP)
         if not self._schema_checked:
-            self._note(self.store.check_schema(self.schema, mode="read"))
+            self._note(self._store.check_schema(self.schema, mode="read"))
             self._schema_checked = True
-        return self._retriever
-
-    @property
-    def orchestrator(self) -> QueryOrchestrator:
-        if self._orchestrator is None:
-            self.warm_up()
-            assert not isinstance(self._reranker, _Unset) and not isinstance(self._generator, _Unset)
-            self._orchestrator = QueryOrchestrator(
-                retriever=self.retriever,
-                reranker=self._reranker,
-                generator=self._generator,
-                media=self.media,
-                settings=self.settings,
-                rerank_note=next((n for n in self.notes if "rerank" in n), None),
-            )
-        return self._orchestrator
+        return self._orchestrator, self._retriever
 
     def retrieve(
         self,
@@ -283,9 +333,8 @@ class RAG:
         image: Image.Image | None = None,
     ) -> Retrieved:
         """Fused search, then reranking when a reranker is loaded."""
-        return self.orchestrator.retrieve(
-            question, tenant=self._tenant(tenant), filters=filters, limit=limit, image=image
-        )
+        orchestrator, _ = self._query_roles()
+        return orchestrator.retrieve(question, tenant=self._tenant(tenant), filters=filters, limit=limit, image=image)
 
     def answer(
         self,
@@ -298,9 +347,8 @@ class RAG:
     ) -> Answer:
         """A cited answer; ``image`` (optional) is searched with the question and shown to the model;
         ``history``: earlier turns of a chat, oldest first, so that follow-up questions are understood."""
-        return self.orchestrator.answer(
-            question, tenant=self._tenant(tenant), filters=filters, image=image, history=history
-        )
+        orchestrator, _ = self._query_roles()
+        return orchestrator.answer(question, tenant=self._tenant(tenant), filters=filters, image=image, history=history)
 
     def answer_stream(
         self,
@@ -312,29 +360,10 @@ class RAG:
         history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the complete :class:`Answer`."""
-        return self.orchestrator.answer_stream(
+        orchestrator, _ = self._query_roles()
+        return orchestrator.answer_stream(
             question, tenant=self._tenant(tenant), filters=filters, image=image, history=history
         )
-
-    async def aanswer(
-        self,
-        question: str,
-        *,
-        tenant: str | None = None,
-        filters: SearchFilters | None = None,
-        history: Sequence[Turn] = (),
-    ) -> Answer:
-        return await self.orchestrator.aanswer(question, tenant=self._tenant(tenant), filters=filters, history=history)
-
-    def aanswer_stream(
-        self,
-        question: str,
-        *,
-        tenant: str | None = None,
-        filters: SearchFilters | None = None,
-        history: Sequence[Turn] = (),
-    ) -> AsyncIterator[str | Answer]:
-        return self.orchestrator.aanswer_stream(question, tenant=self._tenant(tenant), filters=filters, history=history)
 
     def search(
         self,
@@ -345,7 +374,15 @@ class RAG:
         limit: int | None = None,
     ) -> list[Hit]:
         """Fused search; an :class:`AudioClip` (see :meth:`audio_query`) searches the audio vector."""
-        return self.retriever.search(query, tenant=self._tenant(tenant), filters=filters, limit=limit)
+        _, retriever = self._query_roles()
+        return retriever.search(query, tenant=self._tenant(tenant), filters=filters, limit=limit)
+
+    def search_roles(self) -> tuple[Retriever, Reranker | None]:
+        """The retriever and the reranker themselves, for ``rag eval``: it encodes each query once, then times and
+        scores every search mode on its own (each named vector, fused, fused + reranked)."""
+        _, retriever = self._query_roles()
+        assert not isinstance(self._reranker, _Unset)  # set by load_models, as the retriever is
+        return retriever, self._reranker
 
     def audio_query(self, recording: bytes | Path) -> AudioClip:
         """A recording (file path or its bytes) as a query for :meth:`search`: its first window, decoded at the
@@ -362,14 +399,34 @@ class RAG:
     def chat(self, messages: list[dict[str, Any]]) -> str | None:
         """The answer model asked as a plain chat, without retrieval or grounding rules (for chat clients' helper
         tasks, such as a chat title); None when no answer model is configured."""
-        generator = self.orchestrator.generator
-        return None if generator is None else generator.complete(messages)
+        if isinstance(self._generator, _Unset):
+            raise RuntimeError(_NOT_WARMED_UP)
+        return None if self._generator is None else self._generator.complete(messages)
+
+    def point(self, point_id: str, *, tenant: str | None = None) -> Mapping[str, Any] | None:
+        """The payload of one finished point of ``tenant`` by its id; None when it is absent, unfinished, another
+        tenant's, or the id is not a point id (a snippet link names its point)."""
+        try:
+            uuid.UUID(point_id)
+        except ValueError:
+            return None
+        self._store.open()
+        found = self._store.retrieve([point_id]) if self._store.exists() else []
+        payload = found[0].payload if found else None
+        if payload is None or payload.get("tenant") != self._tenant(tenant) or payload.get(UNFINISHED):
+            return None
+        return payload
+
+    def media_file(self, ref: str | MediaRef) -> Path:
+        """The stored image file behind a media reference (it may be gone); :class:`rag.media.InvalidMediaRefError`
+        when the reference is malformed or leads out of its tenant's folder."""
+        return self._media.resolve(ref)
 
     # -- sources ---------------------------------------------------------------------------------
 
     def sources(self, *, tenant: str | None = None) -> list[SourceRecord]:
-        self.store.open()
-        return self.store.list_sources(self._tenant(tenant))
+        self._store.open()
+        return self._store.list_sources(self._tenant(tenant))
 
     def delete(self, source: str | Path, *, tenant: str | None = None) -> int:
         """Remove a source (by path or source id) and its stored images; returns the points removed."""
@@ -380,11 +437,11 @@ class RAG:
     def delete_source_id(self, source_id: str, *, tenant: str | None = None) -> int:
         """Remove the source with this exact id (its resolved path) and its stored images."""
         tenant = self._tenant(tenant)
-        self.store.open()
-        removed = self.store.delete_source(tenant, source_id)
+        self._store.open()
+        removed = self._store.delete_source(tenant, source_id)
         if removed == 0:
             raise RagError(f"no source {source_id!r} in tenant {tenant!r}")
-        self.media.remove(tenant, source_id)
+        self._media.remove(tenant, source_id)
         return removed
 
 

@@ -22,9 +22,9 @@ import functools
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from rag.config import GenerationSettings
 from rag.errors import ConfigError, GenerationError
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Messages = list[dict[str, Any]]
 Backoff = Callable[[int], float]
+_T = TypeVar("_T")
 _DETAIL_CHARS = 300
 # "litellm.BadRequestError: BadRequestError: OpenAIException - the message" -> "the message"
 _NOISE_PREFIX = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]*(?:Error|Exception|Timeout)\s*(?::|-)\s*)+")
@@ -49,10 +50,6 @@ class Generator(Protocol):
     def complete(self, messages: Messages) -> str: ...
 
     def stream(self, messages: Messages) -> Iterator[str]: ...
-
-    async def acomplete(self, messages: Messages) -> str: ...
-
-    def astream(self, messages: Messages) -> AsyncIterator[str]: ...
 
 
 @functools.cache
@@ -124,7 +121,7 @@ def _content(response: Any) -> str:
 
 
 class LiteLLMGenerator:
-    """A :class:`Generator` over ``litellm.completion`` / ``litellm.acompletion``.
+    """A :class:`Generator` over ``litellm.completion``.
 
     ``backoff`` (attempt number → seconds to wait before the next attempt) replaces the default exponential
     backoff with jitter (0.5 s doubling, capped at ``retry_max_wait_s``); tests pass ``lambda n: 0``.
@@ -137,47 +134,14 @@ class LiteLLMGenerator:
         self.model: str = settings.model
         self._backoff = backoff
 
-    # --- the four ways to ask ---
+    # --- the two ways to ask ---
 
     def complete(self, messages: Messages) -> str:
         litellm = _litellm()
-        attempts = 0
-        try:
-            for attempt in self._retrying(asynchronous=False):
-                with attempt:
-                    attempts += 1
-                    response = litellm.completion(**self._request(messages, stream=False))
-        except _api_error() as exc:
-            raise self._failure(exc, attempts) from exc
-        return _content(response)
-
-    async def acomplete(self, messages: Messages) -> str:
-        litellm = _litellm()
-        attempts = 0
-        try:
-            async for attempt in self._retrying(asynchronous=True):
-                with attempt:
-                    attempts += 1
-                    response = await litellm.acompletion(**self._request(messages, stream=False))
-        except _api_error() as exc:
-            raise self._failure(exc, attempts) from exc
-        return _content(response)
+        return _content(self._retried(lambda: litellm.completion(**self._request(messages, stream=False))))
 
     def stream(self, messages: Messages) -> Iterator[str]:
-        litellm = _litellm()
-        attempts = 0
-        chunks: Iterator[Any] = iter(())
-        first = ""
-        try:
-            # Open the stream and wait for its first piece inside the retry loop: until something has been
-            # yielded, a failed stream can be started over.
-            for attempt in self._retrying(asynchronous=False):
-                with attempt:
-                    attempts += 1
-                    chunks = iter(litellm.completion(**self._request(messages, stream=True)))
-                    first = next((piece for piece in map(_piece, chunks) if piece), "")
-        except _api_error() as exc:
-            raise self._failure(exc, attempts) from exc
+        chunks, first = self._retried(lambda: self._open_stream(messages))
         if not first:
             return
         try:
@@ -193,38 +157,25 @@ class LiteLLMGenerator:
             if callable(close):
                 close()
 
-    async def astream(self, messages: Messages) -> AsyncIterator[str]:
-        litellm = _litellm()
+    # --- internals ---
+
+    def _retried(self, call: Callable[[], _T]) -> _T:
+        """``call()``, retried while it fails transiently; a failure for good leaves as :class:`GenerationError`."""
         attempts = 0
-        chunks: Any = None
-        first = ""
         try:
-            async for attempt in self._retrying(asynchronous=True):
+            for attempt in self._retrying():
                 with attempt:
                     attempts += 1
-                    response = await litellm.acompletion(**self._request(messages, stream=True))
-                    chunks = response.__aiter__()
-                    first = ""
-                    async for chunk in chunks:
-                        first = _piece(chunk)
-                        if first:
-                            break
+                    return call()
         except _api_error() as exc:
             raise self._failure(exc, attempts) from exc
-        try:
-            if not first:
-                return
-            yield first
-            async for chunk in chunks:
-                piece = _piece(chunk)
-                if piece:
-                    yield piece
-        except _api_error() as exc:
-            raise self._broken_stream(exc) from exc
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if callable(aclose):
-                await aclose()
+        raise AssertionError("tenacity neither returned nor raised")  # reraise=True: unreachable
+
+    def _open_stream(self, messages: Messages) -> tuple[Iterator[Any], str]:
+        """Open a stream and wait for its first piece (``""`` when it ends without one): until something has been
+        yielded, a failed stream can be started over, so this runs inside the retry loop."""
+        chunks = iter(_litellm().completion(**self._request(messages, stream=True)))
+        return chunks, next((piece for piece in map(_piece, chunks) if piece), "")
 
     # --- internals ---
 
@@ -244,7 +195,7 @@ class LiteLLMGenerator:
             "max_retries": 0,
         }
 
-    def _retrying(self, *, asynchronous: bool) -> Any:
+    def _retrying(self) -> Any:
         import tenacity
 
         backoff = self._backoff
@@ -260,7 +211,7 @@ class LiteLLMGenerator:
             "before_sleep": self._log_retry,
             "reraise": True,
         }
-        return tenacity.AsyncRetrying(**options) if asynchronous else tenacity.Retrying(**options)
+        return tenacity.Retrying(**options)
 
     def _log_retry(self, state: Any) -> None:
         outcome = state.outcome

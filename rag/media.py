@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -32,7 +33,10 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["InvalidMediaRefError", "MediaRef", "MediaStore"]
+__all__ = ["ImageOpener", "InvalidMediaRefError", "MediaRef", "MediaStore"]
+
+# What opens a stored image by its media reference (:meth:`MediaStore.open_image`), for the prompt and the reranker.
+ImageOpener = Callable[[str], "Image.Image | None"]
 
 _NAMESPACE = uuid.UUID("0b5f8a52-1f4e-4c39-8a57-5f1d2f7c6e30")
 _PARTIAL_SUFFIX = ".tmp"

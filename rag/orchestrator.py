@@ -20,22 +20,30 @@ the previous user message is searched together with the question. ``Answer.notes
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag.config import Settings
 from rag.errors import GenerationError
+from rag.extractive import best_sentences, extractive_text
 from rag.media import MediaStore
+from rag.prompt import (
+    build_messages,
+    extractive_answer,
+    follow_up_query,
+    parse_citations,
+    recent_history,
+    standalone_question_messages,
+)
 from rag.records import Answer, Citation, Hit, RerankInfo, SearchFilters, Turn
 from rag.retriever import Retriever
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from rag.generator import Generator
+    from rag.generator import Generator, Messages
     from rag.reranker import Reranker
 
 __all__ = ["NOTHING_RELEVANT", "QueryOrchestrator", "Retrieved"]
@@ -53,6 +61,18 @@ class Retrieved:
     hits: list[Hit]
     rerank: RerankInfo
     relevant: list[Hit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything before the model writes: the request for it, and what its answer is built from."""
+
+    question: str
+    generator: Generator
+    messages: Messages
+    sources: list[Citation]
+    rerank: RerankInfo
+    notes: list[str]
 
 
 class QueryOrchestrator:
@@ -102,157 +122,6 @@ class QueryOrchestrator:
 
     # -- answer ----------------------------------------------------------------------------------
 
-    def _sources(self, retrieved: Retrieved) -> list[Citation]:
-        limit = self.settings.generation.context_hits
-        return [Citation(number=i, hit=h) for i, h in enumerate(retrieved.relevant[:limit], start=1)]
-
-    def _without_model(
-        self, question: str, retrieved: Retrieved, query: str | None = None, turns: Sequence[Turn] = ()
-    ) -> Answer | None:
-        """The answer when the model is not to be asked (nothing relevant, or no model); else None. ``query``:
-        what was searched (a follow-up's rewritten or combined query), which the extractive answer uses too,
-        leaving out what the earlier answers of ``turns`` showed."""
-
-        sources = self._sources(retrieved)
-        if not sources:
-            notes = (
-                [
-                    f"all {len(retrieved.hits)} candidates scored under the relevance threshold "
-                    f"{self._threshold(retrieved)}"
-                ]
-                if retrieved.hits
-                else []
-            )
-            return Answer(
-                question=question,
-                text=NOTHING_RELEVANT,
-                outcome="nothing_relevant",
-                notes=notes,
-                rerank=retrieved.rerank,
-            )
-        if self.generator is None:
-            shown = " ".join(t.text for t in turns if t.role == "assistant")
-            text, cited = self._extract(question, query or question, sources, shown)
-            return Answer(
-                question=question,
-                text=text,
-                outcome="extractive",
-                sources=sources,
-                cited=cited,
-                notes=[NO_LLM_NOTE],
-                rerank=retrieved.rerank,
-            )
-        return None
-
-    def _extract(self, question: str, query: str, sources: list[Citation], shown: str) -> tuple[str, list[int]]:
-        """The extractive answer's text and cited numbers: best sentences when a text model is loaded, else
-        each source's first lines."""
-        from rag.extractive import best_sentences, extractive_text
-        from rag.prompt import extractive_answer
-
-        embedder = self.retriever.embedders.get("text")
-        if embedder is not None and "text" in embedder.modalities:
-            picked = best_sentences([question, query], sources, embedder, shown=shown)
-            if picked:
-                return extractive_text(picked, sources)
-        return extractive_answer(sources), [s.number for s in sources]
-
-    def _threshold(self, retrieved: Retrieved) -> str:
-        if retrieved.rerank.applied:
-            return f"{self.settings.rerank.threshold} (RAG_RERANK__THRESHOLD)"
-        return f"{self.settings.retrieval.relevance_threshold} (RAG_RETRIEVAL__RELEVANCE_THRESHOLD)"
-
-    def _messages(
-        self,
-        question: str,
-        sources: list[Citation],
-        image: Image.Image | None = None,
-        history: Sequence[Turn] = (),
-    ) -> list[dict[str, object]]:
-        from rag.prompt import build_messages
-
-        return build_messages(
-            question,
-            sources,
-            load_image=self.media.open_image,
-            settings=self.settings.generation,
-            query_image=image,
-            history=history,
-        )
-
-    # -- follow-ups ------------------------------------------------------------------------------
-
-    def _turns(self, history: Sequence[Turn]) -> list[Turn]:
-        from rag.prompt import recent_history
-
-        return recent_history(history, self.settings.generation)
-
-    def _rewrite_messages(self, question: str, turns: list[Turn]) -> list[dict[str, object]] | None:
-        """The request for a standalone query, or None when none is needed or no model can make one."""
-        from rag.prompt import standalone_question_messages
-
-        if not turns or not question.strip() or self.generator is None:
-            return None
-        return standalone_question_messages(question, turns)
-
-    def _search_text(self, question: str, turns: list[Turn], reply: str | None, why: str) -> tuple[str, list[str]]:
-        """What to search for a (follow-up) question, and the note that says so. ``reply``: the model's
-        standalone query, if it gave one; ``why``: why the fallback is used when it is not usable."""
-        from rag.prompt import follow_up_query
-
-        if not turns or not question.strip():
-            return question, []
-        query = " ".join((reply or "").split()).strip("\"'")
-        if query and len(query) <= _MAX_QUERY_CHARS:
-            return query, ([] if query == question.strip() else [f"follow-up searched as: {query}"])
-        fallback = follow_up_query(question, turns)
-        if fallback == question:
-            return question, []
-        return fallback, [f"follow-up searched together with the previous question ({why})"]
-
-    def _standalone(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
-        messages = self._rewrite_messages(question, turns)
-        if messages is None:
-            return self._search_text(question, turns, None, "no model to rewrite it")
-        assert self.generator is not None
-        try:
-            reply = self.generator.complete(messages)
-        except GenerationError as exc:
-            log.warning("could not rewrite a follow-up question: %s", exc)
-            return self._search_text(question, turns, None, f"the model could not rewrite it ({exc.message})")
-        return self._search_text(question, turns, reply, _UNUSABLE_REWRITE)
-
-    async def _astandalone(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
-        messages = self._rewrite_messages(question, turns)
-        if messages is None:
-            return self._search_text(question, turns, None, "no model to rewrite it")
-        assert self.generator is not None
-        try:
-            reply = await self.generator.acomplete(messages)
-        except GenerationError as exc:
-            log.warning("could not rewrite a follow-up question: %s", exc)
-            return self._search_text(question, turns, None, f"the model could not rewrite it ({exc.message})")
-        return self._search_text(question, turns, reply, _UNUSABLE_REWRITE)
-
-    def _finish(
-        self, question: str, text: str, sources: list[Citation], retrieved: Retrieved, notes: Sequence[str] = ()
-    ) -> Answer:
-        from rag.prompt import parse_citations
-
-        assert self.generator is not None
-        cited = parse_citations(text, [s.number for s in sources])
-        notes = [*notes] if cited else [*notes, "the answer cites no source"]
-        return Answer(
-            question=question,
-            text=text,
-            outcome="answered",
-            sources=sources,
-            cited=cited,
-            model=self.generator.model,
-            notes=notes,
-            rerank=retrieved.rerank,
-        )
-
     def answer(
         self,
         question: str,
@@ -264,16 +133,10 @@ class QueryOrchestrator:
     ) -> Answer:
         """Answer ``question`` (optionally about ``image``, which is also a query) from the tenant's sources;
         ``history``: the earlier turns of a chat, oldest first (see the module docstring)."""
-        turns = self._turns(history)
-        query, notes = self._standalone(question, turns)
-        retrieved = self.retrieve(query, tenant=tenant, filters=filters, image=image)
-        ready = self._without_model(question, retrieved, query, turns)
-        if ready is not None:
-            return _noted(ready, notes)
-        assert self.generator is not None
-        sources = self._sources(retrieved)
-        text = self.generator.complete(self._messages(question, sources, image, turns))
-        return self._finish(question, text, sources, retrieved, notes)
+        prepared = self._prepare(question, tenant=tenant, filters=filters, image=image, history=history)
+        if isinstance(prepared, Answer):
+            return prepared
+        return self._model_answer(prepared, prepared.generator.complete(prepared.messages))
 
     def answer_stream(
         self,
@@ -285,68 +148,134 @@ class QueryOrchestrator:
         history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
         """Text pieces as they arrive, then the complete :class:`Answer` as the last item."""
-        turns = self._turns(history)
-        query, notes = self._standalone(question, turns)
+        prepared = self._prepare(question, tenant=tenant, filters=filters, image=image, history=history)
+        if isinstance(prepared, Answer):
+            yield prepared.text
+            yield prepared
+            return
+        pieces: list[str] = []
+        for piece in prepared.generator.stream(prepared.messages):
+            pieces.append(piece)
+            yield piece
+        yield self._model_answer(prepared, "".join(pieces))
+
+    def _prepare(
+        self,
+        question: str,
+        *,
+        tenant: str,
+        filters: SearchFilters | None,
+        image: Image.Image | None,
+        history: Sequence[Turn],
+    ) -> Answer | _Prepared:
+        """Everything up to the model's call: the search query (a follow-up rewritten), retrieval and reranking,
+        then either the finished answer when the model is not to be asked, or the request for it."""
+        turns = recent_history(history, self.settings.generation)
+        query, notes = self._search_query(question, turns)
         retrieved = self.retrieve(query, tenant=tenant, filters=filters, image=image)
-        ready = self._without_model(question, retrieved, query, turns)
-        if ready is not None:
-            yield ready.text
-            yield _noted(ready, notes)
-            return
-        assert self.generator is not None
         sources = self._sources(retrieved)
-        pieces: list[str] = []
-        for piece in self.generator.stream(self._messages(question, sources, image, turns)):
-            pieces.append(piece)
-            yield piece
-        yield self._finish(question, "".join(pieces), sources, retrieved, notes)
+        if not sources:
+            return _with_notes(self._nothing_relevant(question, retrieved), notes)
+        if self.generator is None:
+            return _with_notes(self._extractive(question, query, sources, retrieved, turns), notes)
+        messages = build_messages(
+            question,
+            sources,
+            load_image=self.media.open_image,
+            settings=self.settings.generation,
+            query_image=image,
+            history=turns,
+        )
+        return _Prepared(question, self.generator, messages, sources, retrieved.rerank, notes)
 
-    async def aanswer(
-        self,
-        question: str,
-        *,
-        tenant: str,
-        filters: SearchFilters | None = None,
-        history: Sequence[Turn] = (),
+    def _sources(self, retrieved: Retrieved) -> list[Citation]:
+        limit = self.settings.generation.context_hits
+        return [Citation(number=i, hit=h) for i, h in enumerate(retrieved.relevant[:limit], start=1)]
+
+    def _nothing_relevant(self, question: str, retrieved: Retrieved) -> Answer:
+        """The answer when no candidate passed the relevance gate: the model is not asked."""
+        notes = (
+            [f"all {len(retrieved.hits)} candidates scored under the relevance threshold {self._threshold(retrieved)}"]
+            if retrieved.hits
+            else []
+        )
+        return Answer(
+            question=question, text=NOTHING_RELEVANT, outcome="nothing_relevant", notes=notes, rerank=retrieved.rerank
+        )
+
+    def _extractive(
+        self, question: str, query: str, sources: list[Citation], retrieved: Retrieved, turns: Sequence[Turn]
     ) -> Answer:
-        turns = self._turns(history)
-        query, notes = await self._astandalone(question, turns)
-        # Encoding, search and reranking are CPU-bound: keep them off the event loop.
-        retrieved = await asyncio.to_thread(self.retrieve, query, tenant=tenant, filters=filters)
-        ready = await asyncio.to_thread(self._without_model, question, retrieved, query, turns)
-        if ready is not None:
-            return _noted(ready, notes)
-        assert self.generator is not None
-        sources = self._sources(retrieved)
-        messages = await asyncio.to_thread(self._messages, question, sources, None, turns)
-        text = await self.generator.acomplete(messages)
-        return self._finish(question, text, sources, retrieved, notes)
+        """The answer without a model: the best sentences of the sources for the question and ``query`` (what
+        was searched: a follow-up's rewritten or combined query), leaving out what the earlier answers of
+        ``turns`` showed; each source's first lines when no text model is loaded."""
+        shown = " ".join(t.text for t in turns if t.role == "assistant")
+        text, cited = extractive_answer(sources), [s.number for s in sources]
+        embedder = self.retriever.embedders.get("text")
+        if embedder is not None and "text" in embedder.modalities:
+            picked = best_sentences([question, query], sources, embedder, shown=shown)
+            if picked:
+                text, cited = extractive_text(picked, sources)
+        return Answer(
+            question=question,
+            text=text,
+            outcome="extractive",
+            sources=sources,
+            cited=cited,
+            notes=[NO_LLM_NOTE],
+            rerank=retrieved.rerank,
+        )
 
-    async def aanswer_stream(
-        self,
-        question: str,
-        *,
-        tenant: str,
-        filters: SearchFilters | None = None,
-        history: Sequence[Turn] = (),
-    ) -> AsyncIterator[str | Answer]:
-        turns = self._turns(history)
-        query, notes = await self._astandalone(question, turns)
-        retrieved = await asyncio.to_thread(self.retrieve, query, tenant=tenant, filters=filters)
-        ready = await asyncio.to_thread(self._without_model, question, retrieved, query, turns)
-        if ready is not None:
-            yield ready.text
-            yield _noted(ready, notes)
-            return
-        assert self.generator is not None
-        sources = self._sources(retrieved)
-        messages = await asyncio.to_thread(self._messages, question, sources, None, turns)
-        pieces: list[str] = []
-        async for piece in self.generator.astream(messages):
-            pieces.append(piece)
-            yield piece
-        yield self._finish(question, "".join(pieces), sources, retrieved, notes)
+    def _threshold(self, retrieved: Retrieved) -> str:
+        if retrieved.rerank.applied:
+            return f"{self.settings.rerank.threshold} (RAG_RERANK__THRESHOLD)"
+        return f"{self.settings.retrieval.relevance_threshold} (RAG_RETRIEVAL__RELEVANCE_THRESHOLD)"
+
+    def _model_answer(self, prepared: _Prepared, text: str) -> Answer:
+        """The model's answer, with the source numbers it cited (a note when it cited none)."""
+        cited = parse_citations(text, [s.number for s in prepared.sources])
+        notes = prepared.notes if cited else [*prepared.notes, "the answer cites no source"]
+        return Answer(
+            question=prepared.question,
+            text=text,
+            outcome="answered",
+            sources=prepared.sources,
+            cited=cited,
+            model=prepared.generator.model,
+            notes=notes,
+            rerank=prepared.rerank,
+        )
+
+    # -- follow-ups ------------------------------------------------------------------------------
+
+    def _search_query(self, question: str, turns: list[Turn]) -> tuple[str, list[str]]:
+        """What to search for ``question`` (a follow-up: the model's standalone rewrite of it), and the notes
+        that say so."""
+        if not turns or not question.strip():
+            return question, []
+        if self.generator is None:
+            return self._rewritten_or_combined(question, turns, None, "no model to rewrite it")
+        try:
+            reply = self.generator.complete(standalone_question_messages(question, turns))
+        except GenerationError as exc:
+            log.warning("could not rewrite a follow-up question: %s", exc)
+            return self._rewritten_or_combined(question, turns, None, f"the model could not rewrite it ({exc.message})")
+        return self._rewritten_or_combined(question, turns, reply, _UNUSABLE_REWRITE)
+
+    def _rewritten_or_combined(
+        self, question: str, turns: list[Turn], reply: str | None, why: str
+    ) -> tuple[str, list[str]]:
+        """The model's standalone query ``reply`` when it is usable, else the previous question searched together
+        with this one; ``why``: why that fallback is used."""
+        query = " ".join((reply or "").split()).strip("\"'")
+        if query and len(query) <= _MAX_QUERY_CHARS:
+            return query, ([] if query == question.strip() else [f"follow-up searched as: {query}"])
+        fallback = follow_up_query(question, turns)
+        if fallback == question:
+            return question, []
+        return fallback, [f"follow-up searched together with the previous question ({why})"]
 
 
-def _noted(answer: Answer, notes: Sequence[str]) -> Answer:
+def _with_notes(answer: Answer, notes: Sequence[str]) -> Answer:
+    """``answer`` with the follow-up ``notes`` first."""
     return answer.model_copy(update={"notes": [*notes, *answer.notes]}) if notes else answer

@@ -23,12 +23,13 @@ import io
 import logging
 import re
 import secrets
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rag.config import GenerationSettings
 from rag.errors import RagError
 from rag.markdown import plain_paragraph
+from rag.media import ImageOpener
 from rag.records import Citation, Hit, Turn
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SYSTEM_PROMPT",
-    "ImageLoader",
     "build_messages",
     "encode_image",
     "extractive_answer",
@@ -47,8 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ImageLoader = Callable[[str], "Image.Image | None"]
 
 SYSTEM_PROMPT = """\
 You answer questions using only the numbered sources in the user's message.
@@ -130,7 +128,7 @@ def encode_image(image: Image.Image, max_side: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _load(load_image: ImageLoader, ref: str) -> Image.Image | None:
+def _load(load_image: ImageOpener, ref: str) -> Image.Image | None:
     try:
         image = load_image(ref)
     except (OSError, RagError) as exc:
@@ -186,7 +184,7 @@ def build_messages(
     question: str,
     sources: Sequence[Citation],
     *,
-    load_image: ImageLoader,
+    load_image: ImageOpener,
     settings: GenerationSettings,
     query_image: Image.Image | None = None,
     history: Sequence[Turn] = (),

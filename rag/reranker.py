@@ -18,19 +18,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rag.config import RerankSettings
+from rag.media import ImageOpener
 from rag.records import Hit, RerankInfo
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 __all__ = ["CrossEncoderReranker", "Reranker", "sigmoid"]
 
 log = logging.getLogger(__name__)
-
-ImageLoader = Callable[[str], "Image.Image | None"]
 
 
 def sigmoid(x: float) -> float:
@@ -79,7 +75,7 @@ class CrossEncoderReranker:
         *,
         model_id: str,
         settings: RerankSettings,
-        load_image: ImageLoader,
+        load_image: ImageOpener,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._model = model

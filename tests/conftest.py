@@ -70,7 +70,7 @@ def make_settings(tmp_path: Path, tiny_models: dict[str, Path]) -> SettingsFacto
 @pytest.fixture(scope="session")
 def loaded_models(tiny_models: dict[str, Path]) -> Callable[[str], Any]:
     """Load each model set once per session; tests share the loaded embedders."""
-    from rag.models import load_embedders
+    from rag.loading import load_embedders
 
     cache: dict[str, Any] = {}
 

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None) -> F
         await run_in_threadpool(engine.load_models)
         # The server starts without its store: /readyz and the routes that need it say why until it connects.
         store = StoreConnection(engine.ensure_collection, max_wait_s=settings.qdrant.reconnect_max_s)
-        if engine.store.capabilities.single_process:
+        if engine.local_store:
             await run_in_threadpool(store.connect)  # a local directory: ready when the server is
         store.start()
         shutil.rmtree(settings.upload_dir / ".staging", ignore_errors=True)  # requests cut short by a restart

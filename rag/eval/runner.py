@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast, get_args
 
@@ -36,10 +37,14 @@ from rag.config import Fusion, Settings
 from rag.errors import ConfigError
 from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import expected_calibration_error, metric_names, per_query
+from rag.extractive import best_sentences, extractive_text
+from rag.markdown import plain_paragraph
 from rag.records import Citation, Hit
 
 if TYPE_CHECKING:
     from rag.engine import RAG
+    from rag.reranker import Reranker
+    from rag.retriever import Retriever
 
 __all__ = [
     "EVAL_TENANT",
@@ -179,8 +184,8 @@ class EvalWorkspace:
         """Close ``rag``; unless kept, drop the server collection and remove the directory."""
         if rag is not None:
             try:
-                if not self.keep and not rag.store.capabilities.single_process:
-                    rag.store.drop_collection()
+                if not self.keep and not rag.local_store:
+                    rag.drop_collection()
             finally:
                 rag.close()
         if not self.keep:
@@ -213,6 +218,32 @@ def _dedupe_docs(hits: Sequence[Hit], mapping: dict[str, str], k: int) -> list[s
     return out
 
 
+Mode = tuple[str, tuple[str, ...] | None]  # (mode name, the named vectors it searches: None for all)
+
+
+@dataclass
+class _Corpus:
+    """The dataset as ingested: indexed file path -> document id, and what the ingest gave."""
+
+    mapping: dict[str, str]
+    points: int
+    failed: int
+    seconds: float
+
+
+@dataclass
+class _Scores:
+    """What the judged queries add up to, per mode."""
+
+    totals: dict[str, dict[str, float]]
+    rankings: dict[str, dict[str, list[str]]]
+    seconds: dict[str, float]
+    encode_seconds: float = 0.0
+    refused: int = 0
+    calibration: list[tuple[float, bool]] = field(default_factory=list)
+    evidence: list[bool] = field(default_factory=list)
+
+
 def run_eval(
     rag: RAG,
     dataset: EvalDataset,
@@ -232,23 +263,76 @@ def run_eval(
     another tenant is refused rather than recreated. ``compare_fusions``: also score the fused search with each
     other fusion (modes ``fused:dbsf`` ...).
     """
-    from tqdm.auto import tqdm
-
     names = list(metrics or metric_names())
     max_k = max(int(name.partition("@")[2]) for name in names)
-    notes: list[str] = []
-    rag.store.open()
-    if rag.store.exists() and rag.store.count() != rag.store.count(EVAL_TENANT):
+    if rag.count() != rag.count(tenant=EVAL_TENANT):
         raise ConfigError(
-            f"collection {rag.store.collection!r} at {rag.store.location} holds data of other tenants; an "
+            f"{rag.store_location} holds data of other tenants; an "
             "evaluation recreates its collection: give it one of its own (rag.eval.EvalWorkspace)"
         )
-
-    # -- ingest --------------------------------------------------------------------------------------
     rag.ensure_collection(recreate=True)
-    reranker = rag.orchestrator.reranker if rerank else None
-    if rerank and reranker is None:
+    retriever, reranker = rag.search_roles()
+    if not rerank:
+        reranker = None
+    elif reranker is None:
         raise ConfigError("--rerank needs a reranker: set RAG_RERANK__MODEL__NAME")
+    notes: list[str] = []
+    corpus = _ingest(rag, dataset, workdir, progress=progress, notes=notes)
+    modes = _modes(
+        retriever,
+        dataset.kind,
+        reranked=reranker is not None,
+        notes=notes,
+        compare_with=rag.settings.retrieval.fusion if compare_fusions else None,
+    )
+    judged = dataset.judged_queries[:limit_queries] if limit_queries is not None else dataset.judged_queries
+    scores = _score_queries(
+        rag.settings,
+        dataset,
+        judged,
+        corpus,
+        modes,
+        retriever,
+        reranker,
+        names=names,
+        max_k=max_k,
+        keep_rankings=keep_rankings,
+        progress=progress,
+    )
+    n = max(1, len(judged))
+    sparse = retriever.sparse
+    return EvalReport(
+        dataset=dataset.name,
+        kind=dataset.kind,
+        documents=len(dataset.corpus),
+        points=corpus.points,
+        queries=len(judged),
+        failed_documents=corpus.failed,
+        profile=rag.models.profile,
+        models={name: e.model_id for name, e in rag.models.embedders.items()},
+        sparse=sparse.encoder_id if sparse is not None else None,
+        fusion=rag.settings.retrieval.fusion,
+        rrf_k=rag.settings.retrieval.rrf_k,
+        reranker=reranker.model_id if reranker is not None else None,
+        ingest_seconds=round(corpus.seconds, 2),
+        encode_ms_per_query=round(scores.encode_seconds / n * 1000, 2),
+        modes=[
+            ModeResult(
+                mode=mode,
+                vectors=list(vectors or retriever.vector_names),
+                metrics={name: round(total / n, 6) for name, total in scores.totals[mode].items()},
+                ms_per_query=round(scores.seconds[mode] / n * 1000, 2),
+            )
+            for mode, vectors in modes
+        ],
+        relevance=_relevance(rag.settings, retriever, scores, n, negatives),
+        notes=notes,
+        rankings=scores.rankings if keep_rankings else None,
+    )
+
+
+def _ingest(rag: RAG, dataset: EvalDataset, workdir: Path, *, progress: bool | None, notes: list[str]) -> _Corpus:
+    """Index the corpus through the normal pipeline: text documents one file each, visual ones by their image."""
     started = time.perf_counter()
     if dataset.kind == "text":
         mapping = _write_text_corpus(dataset, workdir / "corpus")
@@ -259,48 +343,67 @@ def run_eval(
             raise ConfigError("several documents of the visual corpus share one image file")
         targets = [Path(p) for p in mapping]
     report = rag.ingest(targets, tenant=EVAL_TENANT, progress=progress)
-    ingest_seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     failed = len(report.failed) + len(report.skipped)
     if failed:
         notes.append(f"{failed} documents were not indexed (empty or unreadable); they count as never retrieved")
-    points = rag.store.count(EVAL_TENANT)
+    return _Corpus(mapping=mapping, points=rag.count(tenant=EVAL_TENANT), failed=failed, seconds=seconds)
 
-    # -- modes ---------------------------------------------------------------------------------------
-    retriever = rag.retriever
-    modality = "text" if dataset.kind == "text" else "image"
+
+def _modes(
+    retriever: Retriever, kind: str, *, reranked: bool, notes: list[str], compare_with: str | None = None
+) -> list[Mode]:
+    """The modes scored: each named vector that indexes the corpus's modality alone, fused, fused + reranked;
+    with ``compare_with`` (the configured fusion), fused with each other fusion too."""
+    modality = "text" if kind == "text" else "image"
     single = [name for name in retriever.embedders if name == modality]
-    if dataset.kind == "text" and retriever.sparse is not None:
+    if kind == "text" and retriever.sparse is not None:
         single.append("sparse")
-    modes: list[tuple[str, tuple[str, ...] | None]] = [(name, (name,)) for name in single]
+    modes: list[Mode] = [(name, (name,)) for name in single]
     modes.append((FUSED, None))
-    if compare_fusions:
-        modes.extend(_other_fusions(rag.settings.retrieval.fusion))
-    if reranker is not None:
+    if compare_with is not None:
+        modes.extend(_other_fusions(compare_with))
+    if reranked:
         modes.append((RERANKED, None))
     if not single:
         notes.append(f"no loaded model indexes {modality} documents: only the fused search is scored")
-    # Enough points to find max_k distinct documents when documents are split into several points.
-    depth = min(_MAX_DEPTH, max_k * max(1, math.ceil(points / max(1, len(dataset.corpus) - failed))))
+    return modes
 
-    judged = dataset.judged_queries
-    if limit_queries is not None:
-        judged = judged[:limit_queries]
-    totals = {mode: dict.fromkeys(names, 0.0) for mode, _ in modes}
-    rankings: dict[str, dict[str, list[str]]] = {mode: {} for mode, _ in modes}
-    seconds = dict.fromkeys(totals, 0.0)
-    encode_seconds = 0.0
-    candidates = rag.settings.rerank.candidates
-    gate = rag.settings.retrieval.relevance_threshold
-    context = rag.settings.generation.context_hits
-    refused = 0
-    calibration: list[tuple[float, bool]] = []
-    evidence: list[bool] = []
+
+def _score_queries(
+    settings: Settings,
+    dataset: EvalDataset,
+    judged: Sequence[str],
+    corpus: _Corpus,
+    modes: Sequence[Mode],
+    retriever: Retriever,
+    reranker: Reranker | None,
+    *,
+    names: list[str],
+    max_k: int,
+    keep_rankings: bool,
+    progress: bool | None,
+) -> _Scores:
+    """Run every judged query in every mode (each query encoded once) and add up its metrics and timings."""
+    from tqdm.auto import tqdm
+
+    # Enough points to find max_k distinct documents when documents are split into several points.
+    per_document = math.ceil(corpus.points / max(1, len(dataset.corpus) - corpus.failed))
+    depth = min(_MAX_DEPTH, max_k * max(1, per_document))
+    scores = _Scores(
+        totals={mode: dict.fromkeys(names, 0.0) for mode, _ in modes},
+        rankings={mode: {} for mode, _ in modes},
+        seconds={mode: 0.0 for mode, _ in modes},
+    )
+    candidates = settings.rerank.candidates
+    gate = settings.retrieval.relevance_threshold
+    context = settings.generation.context_hits
     for query_id in tqdm(judged, desc="eval queries", unit="query", disable=None if progress is None else not progress):
         text = dataset.queries[query_id]
         qrels = dataset.qrels[query_id]
         t0 = time.perf_counter()
         encoded = retriever.encode(text)
-        encode_seconds += time.perf_counter() - t0
+        scores.encode_seconds += time.perf_counter() - t0
         fused: list[Hit] = []
         fused_seconds = 0.0
         for mode, vectors in modes:
@@ -317,65 +420,43 @@ def run_eval(
                 )
                 if mode == FUSED:
                     fused = hits
-                    refused += not _passes(hits[:context], gate)
-                    calibration.extend(_judged_relevance(hits, mapping, qrels))
+                    scores.refused += not _passes(hits[:context], gate)
+                    scores.calibration.extend(_judged_relevance(hits, corpus.mapping, qrels))
             elapsed = time.perf_counter() - t0
             if mode == FUSED:
                 fused_seconds = elapsed
-            seconds[mode] += elapsed + (fused_seconds if mode == RERANKED else 0.0)
+            scores.seconds[mode] += elapsed + (fused_seconds if mode == RERANKED else 0.0)
             if mode == FUSED and query_id in dataset.evidence:  # the answer step, not timed with the search
-                evidence.append(_evidence_in_answer(text, hits[:context], dataset.evidence[query_id], rag, gate))
-            ranked = _dedupe_docs(hits, mapping, max_k)
+                scores.evidence.append(
+                    _evidence_in_answer(text, hits[:context], dataset.evidence[query_id], retriever, gate)
+                )
+            ranked = _dedupe_docs(hits, corpus.mapping, max_k)
             if keep_rankings:
-                rankings[mode][query_id] = ranked
+                scores.rankings[mode][query_id] = ranked
             for name, value in per_query(ranked, qrels, names).items():
-                totals[mode][name] += value
+                scores.totals[mode][name] += value
+    return scores
 
-    n = max(1, len(judged))
+
+def _relevance(
+    settings: Settings, retriever: Retriever, scores: _Scores, n: int, negatives: Sequence[str]
+) -> RelevanceResult:
+    """The relevance gate: judged queries wrongly refused, negative queries rightly refused, and calibration."""
+    gate = settings.retrieval.relevance_threshold
+    context = settings.generation.context_hits
     asked = [*negatives, *OFF_DOMAIN_QUERIES]
-    negatives_refused = sum(
-        not _passes(retriever.search(q, tenant=EVAL_TENANT, limit=context), gate) for q in asked if q.strip()
-    )
-    relevance = RelevanceResult(
+    refused = sum(not _passes(retriever.search(q, tenant=EVAL_TENANT, limit=context), gate) for q in asked if q.strip())
+    calibration = scores.calibration
+    return RelevanceResult(
         threshold=gate,
-        answerable_refused=round(refused / n, 4),
+        answerable_refused=round(scores.refused / n, 4),
         negatives=len(asked),
-        negatives_refused=round(negatives_refused / max(1, len(asked)), 4),
+        negatives_refused=round(refused / max(1, len(asked)), 4),
         ece=round(expected_calibration_error(calibration), 4),
         relevant_mean=round(_mean([r for r, ok in calibration if ok]), 4),
         irrelevant_mean=round(_mean([r for r, ok in calibration if not ok]), 4),
-        evidence_queries=len(evidence),
-        evidence_in_answer=round(sum(evidence) / len(evidence), 4) if evidence else None,
-    )
-    results = [
-        ModeResult(
-            mode=mode,
-            vectors=list(vectors or retriever.vector_names),
-            metrics={name: round(total / n, 6) for name, total in totals[mode].items()},
-            ms_per_query=round(seconds[mode] / n * 1000, 2),
-        )
-        for mode, vectors in modes
-    ]
-    sparse = retriever.sparse
-    return EvalReport(
-        dataset=dataset.name,
-        kind=dataset.kind,
-        documents=len(dataset.corpus),
-        points=points,
-        queries=len(judged),
-        failed_documents=failed,
-        profile=rag.models.profile,
-        models={name: e.model_id for name, e in rag.models.embedders.items()},
-        sparse=sparse.encoder_id if sparse is not None else None,
-        fusion=rag.settings.retrieval.fusion,
-        rrf_k=rag.settings.retrieval.rrf_k,
-        reranker=reranker.model_id if reranker is not None else None,
-        ingest_seconds=round(ingest_seconds, 2),
-        encode_ms_per_query=round(encode_seconds / n * 1000, 2),
-        modes=results,
-        relevance=relevance,
-        notes=notes,
-        rankings=rankings if keep_rankings else None,
+        evidence_queries=len(scores.evidence),
+        evidence_in_answer=round(sum(scores.evidence) / len(scores.evidence), 4) if scores.evidence else None,
     )
 
 
@@ -390,15 +471,14 @@ def _mode_fusion(mode: str) -> Fusion | None:
     return cast("Fusion", name) if prefix == FUSED and name in get_args(Fusion) else None
 
 
-def _evidence_in_answer(question: str, hits: Sequence[Hit], evidence: Sequence[str], rag: RAG, gate: float) -> bool:
+def _evidence_in_answer(
+    question: str, hits: Sequence[Hit], evidence: Sequence[str], retriever: Retriever, gate: float
+) -> bool:
     """Whether the extractive answer built from ``hits`` (those passing the gate, as the answer step takes
     them) contains one of the ``evidence`` sentences; a refused question contains none."""
-    from rag.extractive import best_sentences, extractive_text
-    from rag.markdown import plain_paragraph
-
     passing = [h for h in hits if h.relevance is None or h.relevance >= gate]
     sources = [Citation(number=i, hit=h) for i, h in enumerate(passing, start=1)]
-    embedder = rag.retriever.embedders.get("text")
+    embedder = retriever.embedders.get("text")
     if not sources or embedder is None:
         return False
     answer = _folded(extractive_text(best_sentences([question], sources, embedder), sources)[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,13 +31,6 @@ class FakeGenerator:
         yield words[0]
         for word in words[1:]:
             yield " " + word
-
-    async def acomplete(self, messages: list[dict[str, Any]]) -> str:
-        return self.complete(messages)
-
-    async def astream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
-        for piece in self.stream(messages):
-            yield piece
 
 
 class FakeRecognizer:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs th
 
 
 def _texts(rag: Any) -> list[dict[str, Any]]:
-    points = [{**p.payload, "vectors": sorted(p.vectors)} for p in rag.store.points() if p.payload["kind"] == "text"]
+    points = [{**p.payload, "vectors": sorted(p.vectors)} for p in rag._store.points() if p.payload["kind"] == "text"]
     return sorted(points, key=lambda p: (p["start_s"], p["locator"]))
 
 

@@ -22,7 +22,7 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs 
 
 
 def _sounds(rag: Any) -> list[dict[str, Any]]:
-    points = [{**p.payload, "vectors": sorted(p.vectors)} for p in rag.store.points() if p.payload["kind"] == "sound"]
+    points = [{**p.payload, "vectors": sorted(p.vectors)} for p in rag._store.points() if p.payload["kind"] == "sound"]
     return sorted(points, key=lambda p: p["start_s"])
 
 
@@ -48,7 +48,7 @@ def test_audio_at_another_rate_than_the_models_is_refused(loaded_models: Any) ->
 def test_audio_files_get_sound_points_that_tile_the_recording_without_speech(make_rag: Any, tmp_path: Path) -> None:
     audio = make_audio(tmp_path / "concert.ogg", [("tone", 12.0), ("silence", 6.0), ("tone:880", 7.0)])
     rag = make_rag("clap")  # no speech recogniser: sounds alone are enough to load an audio file
-    assert rag.speech is None
+    assert rag._recognizer() is None
     assert "audio" in {v.name for v in rag.schema.vectors}
     report = rag.ingest([audio], progress=False)
     assert report.ingested == 1 and report.failed == [] and report.skipped == []
@@ -77,7 +77,7 @@ def test_speech_and_sounds_together(make_rag: Any, tmp_path: Path) -> None:
     rag = make_rag("clap", speech=FakeRecognizer(window_s=30.0, segment_s=5.0))
     report = rag.ingest([audio], progress=False)
     assert report.ingested == 1
-    kinds = sorted(p.payload["kind"] for p in rag.store.points())
+    kinds = sorted(p.payload["kind"] for p in rag._store.points())
     assert kinds.count("sound") == 2 and "text" in kinds
     # A text query reaches both: the transcript through the text vectors, the sounds through CLAP's text tower.
     assert {h.kind for h in rag.search("words at 5", limit=20)} == {"text", "sound"}
@@ -167,7 +167,7 @@ def test_real_speech_from_espeak_goes_through_whisper_and_clap(
     rag = make_rag("clap", speech=whisper, audio={"language": "en"})
     report = rag.ingest([audio], progress=False)
     assert report.ingested == 1 and report.failed == []
-    points = [p.payload for p in rag.store.points() if p.payload.get("kind") in ("text", "sound")]
+    points = [p.payload for p in rag._store.points() if p.payload.get("kind") in ("text", "sound")]
     duration = max(p["end_s"] for p in points)
     sounds = sorted((p for p in points if p["kind"] == "sound"), key=lambda p: p["start_s"])
     assert len(sounds) == int(duration // 10) + (duration % 10 > 0.05)

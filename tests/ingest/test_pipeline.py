@@ -50,7 +50,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def _points(rag) -> list[dict]:
-    return [{"id": p.id, "vectors": sorted(p.vectors), **p.payload} for p in rag.store.points()]
+    return [{"id": p.id, "vectors": sorted(p.vectors), **p.payload} for p in rag._store.points()]
 
 
 def test_ingest_writes_text_image_and_page_points_with_payload(make_rag, corpus: Path):
@@ -74,7 +74,7 @@ def test_ingest_writes_text_image_and_page_points_with_payload(make_rag, corpus:
     pages = sorted((p["page"], p["image_ref"]) for p in points if p["kind"] == "page")
     assert [n for n, _ in pages] == [1, 2]
     for _, ref in pages:
-        assert (rag.media.root / ref).is_file()
+        assert rag.media_file(ref).is_file()
     pdf_text = [p for p in points if p["name"] == "report.pdf" and p["kind"] == "text"]
     assert {p["page"] for p in pdf_text} == {1, 2}
     # text chunks of a PDF page point at that page's render, so answers can show it
@@ -92,13 +92,13 @@ def test_reingest_is_idempotent_and_skips_unchanged(make_rag, corpus: Path):
     second = rag.ingest([corpus], progress=False)
     assert second.unchanged == 4 and second.ingested == 0 and second.points_written == 0
     assert sorted(p["id"] for p in _points(rag)) == ids
-    assert first.points_written == rag.store.count()
+    assert first.points_written == rag.count()
 
 
 def test_changed_source_replaces_its_points(make_rag, corpus: Path):
     rag = make_rag("clip")
     rag.ingest([corpus], progress=False)
-    before = rag.store.count()
+    before = rag.count()
     long_text = "\n\n".join(f"Paragraph {i} about solar inverters and maintenance schedules." * 8 for i in range(12))
     (corpus / "notes.md").write_text(long_text)
     report = rag.ingest([corpus], progress=False)
@@ -106,7 +106,7 @@ def test_changed_source_replaces_its_points(make_rag, corpus: Path):
     notes = [p for p in _points(rag) if p["name"] == "notes.md" and p["kind"] != "source"]
     assert len({p["content_hash"] for p in notes}) == 1
     assert all("Helios" not in p["text"] for p in notes)
-    assert rag.store.count() == before - 1 + len(notes)
+    assert rag.count() == before - 1 + len(notes)
 
 
 def test_fused_search_returns_text_and_image_hits_and_filters_apply(make_rag, corpus: Path):
@@ -133,7 +133,7 @@ def test_gpu_like_profile_uses_one_model_for_both_vectors(make_rag, corpus: Path
     assert rag.models.embedders["text"] is rag.models.embedders["image"]
     report = rag.ingest([corpus], progress=False)
     assert report.ok
-    assert set(rag.store.stored_schema()) == {"text", "image", "video"}
+    assert set(rag._store.stored_schema()) == {"text", "image", "video"}
     hits = rag.search("battery", limit=20)
     assert {h.modality for h in hits} == {"text", "image"}
 
@@ -147,13 +147,13 @@ def test_text_only_profile_skips_images_with_a_reason(make_rag, corpus: Path):
     pdf_points = [p for p in _points(rag) if p["name"] == "report.pdf" and p["kind"] != "source"]
     assert pdf_points and {p["kind"] for p in pdf_points} == {"text"}
     # the page renders are still stored for display
-    assert all(p["image_ref"] and (rag.media.root / p["image_ref"]).is_file() for p in pdf_points)
+    assert all(p["image_ref"] and rag.media_file(p["image_ref"]).is_file() for p in pdf_points)
 
 
 def test_bad_inputs_are_reported_per_file_and_the_run_continues(make_rag, corpus: Path, tmp_path: Path):
     rag = make_rag("clip")
     rag.ingest([corpus], progress=False)
-    stored = rag.store.count()
+    stored = rag.count()
     bad = tmp_path / "bad"
     bad.mkdir()
     good = _png(bad / "fine.png", "blue")
@@ -184,7 +184,7 @@ def test_bad_inputs_are_reported_per_file_and_the_run_continues(make_rag, corpus
         ("inside.xyz", "unsupported file type '.xyz'"),
     ]
     assert report.ingested == 1 and not report.ok
-    assert rag.store.count() == stored + 1
+    assert rag.count() == stored + 1
     assert rag.search("x", filters=SearchFilters(sources=[str(good)]))
 
 
@@ -199,17 +199,17 @@ def test_a_corrupted_new_version_keeps_the_old_one(make_rag, corpus: Path):
     assert [Path(f.path).name for f in report.failed] == ["report.pdf"]
     assert sorted(p["id"] for p in _points(rag) if p["name"] == "report.pdf") == before
     pages = [p for p in _points(rag) if p["name"] == "report.pdf" and p["kind"] == "page"]
-    assert all((rag.media.root / p["image_ref"]).is_file() for p in pages)
+    assert all(rag.media_file(p["image_ref"]).is_file() for p in pages)
 
 
 def test_tenants_are_isolated_on_ingest_and_delete(make_rag, corpus: Path):
     rag = make_rag("clip")
     rag.ingest([corpus / "notes.md"], tenant="acme", progress=False)
     rag.ingest([corpus / "notes.md"], tenant="globex", progress=False)
-    assert rag.store.count("acme") == rag.store.count("globex") > 0
+    assert rag.count(tenant="acme") == rag.count(tenant="globex") > 0
     removed = rag.delete(corpus / "notes.md", tenant="acme")
-    assert removed == rag.store.count("globex") + 1
-    assert rag.store.count("acme") == 0 and rag.store.count("globex") > 0
+    assert removed == rag.count(tenant="globex") + 1
+    assert rag.count(tenant="acme") == 0 and rag.count(tenant="globex") > 0
     assert [s.name for s in rag.sources(tenant="globex")] == ["notes.md"]
 
 
@@ -225,7 +225,7 @@ def test_schema_mismatch_between_profiles_is_an_error(make_rag, corpus: Path, ma
     with pytest.raises(SchemaMismatchError):
         qwen.search("anything")
     report = qwen.ingest([corpus / "notes.md"], recreate=True, progress=False)
-    assert report.ok and set(qwen.store.stored_schema()) == {"text", "image", "video"}
+    assert report.ok and set(qwen._store.stored_schema()) == {"text", "image", "video"}
 
 
 # -- streaming, batching, incremental and crash-safe behaviour -------------------------------------------
@@ -272,7 +272,7 @@ def _pipeline(rag, *, embedders=None, hook=None):
     """A pipeline over ``rag``'s store and models; ``hook`` wraps every loader with :class:`_Hooked`."""
     from ingest.pipeline import IngestPipeline, build_loaders
 
-    rag.store.ensure_collection(rag.schema)
+    rag._store.ensure_collection(rag.schema)
     loaders = build_loaders(rag.settings, rag.models.embedders.get("text"))
     if hook is not None:
         for loader in {id(loaders.for_source(s)): loaders.for_source(s) for s in _one_source_per_loader()}.values():
@@ -280,8 +280,8 @@ def _pipeline(rag, *, embedders=None, hook=None):
     return IngestPipeline(
         settings=rag.settings,
         embedders=embedders if embedders is not None else rag.models.embedders,
-        store=rag.store,
-        media=rag.media,
+        store=rag._store,
+        media=rag._media,
         loaders=loaders,
         profile=rag.models.profile,
     )
@@ -295,7 +295,7 @@ def _one_source_per_loader():
 
 
 def _snapshot(rag):
-    return collection_snapshot(rag.store, rag.media.root)
+    return collection_snapshot(rag._store, rag._media.root)
 
 
 def _small_files(root: Path, count: int) -> list[Path]:
@@ -355,7 +355,7 @@ def test_on_progress_runs_once_per_file_after_the_file_is_final(make_rag, corpus
     seen: list[tuple[str, int, bool]] = []
 
     def on_progress(report: IngestReport, path: str) -> None:
-        record = rag.store.get_source("default", path)
+        record = rag._store.get_source("default", path)
         failed = any(f.path == path for f in report.failed)
         seen.append((Path(path).name, report.files_seen, record is not None or failed))
 
@@ -444,13 +444,13 @@ def test_a_loader_error_after_points_were_stored_removes_the_partial_version(
     before = _snapshot(rag)
     doc.write_text(_long_text("beta"))
     upserted: list[str] = []
-    real_upsert = rag.store.upsert
+    real_upsert = rag._store.upsert
 
     def spy_upsert(records):
         upserted.extend(r.payload["content_hash"] for r in records)
         real_upsert(records)
 
-    monkeypatch.setattr(rag.store, "upsert", spy_upsert)
+    monkeypatch.setattr(rag._store, "upsert", spy_upsert)
 
     def fail(source, index):
         if index == 20:
@@ -518,8 +518,8 @@ def test_the_embedded_store_scans_for_stale_points_only_for_sources_it_already_h
         (docs / f"d{i}.md").write_text(f"# Doc {i}\n\nbody {i}\n")
     rag = make_rag("minilm")
     calls: list[dict[str, str]] = []
-    original = rag.store.delete_stale_many
-    rag.store.delete_stale_many = lambda tenant, keep: calls.append(dict(keep)) or original(tenant, keep)
+    original = rag._store.delete_stale_many
+    rag._store.delete_stale_many = lambda tenant, keep: calls.append(dict(keep)) or original(tenant, keep)
     rag.ingest([docs], progress=False)
     assert calls == []  # new sources: nothing of theirs was stored before this run
     (docs / "d1.md").write_text("# Doc 1\n\nchanged\n")

@@ -268,7 +268,7 @@ def _assert_reads_see_finished_versions_only(make_rag: Any, data_dir: Path, snap
         for query in ("battery warranty panel", "installations doubled in the north", "Café crème", "winter shade"):
             hits = rag.search(query, limit=50)
             assert {h.id for h in hits} <= finished, query
-        assert rag.store.count() == len(finished)
+        assert rag.count() == len(finished)
         assert {r.source_id for r in rag.sources()} == set(records)
         unfinished = {(v.source_id, v.content_hash) for v in rag.unfinished()}
         stored = {(p["source_id"], p["content_hash"]) for pid, p in payloads.items() if p["kind"] != "source"}
@@ -295,6 +295,6 @@ def _has_open(pid: int, path: Path) -> bool:
 
 
 def _snapshot_of_open(rag: Any) -> dict[str, Any]:
-    snapshot = collection_snapshot(rag.store, rag.media.root)
+    snapshot = collection_snapshot(rag._store, rag._media.root)
     rag.close()
     return snapshot

@@ -28,7 +28,7 @@ def talk(tmp_path: Path) -> Path:
 
 
 def _points(rag: Any) -> list[dict[str, Any]]:
-    return [{**p.payload, "vectors": sorted(p.vectors)} for p in rag.store.points() if p.payload["kind"] != "source"]
+    return [{**p.payload, "vectors": sorted(p.vectors)} for p in rag._store.points() if p.payload["kind"] != "source"]
 
 
 def test_a_video_becomes_clip_keyframe_and_subtitle_points_with_time_ranges(make_rag: Any, talk: Path) -> None:
@@ -47,7 +47,7 @@ def test_a_video_becomes_clip_keyframe_and_subtitle_points_with_time_ranges(make
     keyframes = {p["start_s"]: p["image_ref"] for p in by_kind["keyframe"]}
     for point in by_kind["clip"] + by_kind["text"]:
         assert point["image_ref"] == keyframes[point["start_s"]]
-        assert (rag.media.root / point["image_ref"]).is_file()
+        assert rag.media_file(point["image_ref"]).is_file()
 
     hits = rag.search("panels", filters=SearchFilters(kinds=["text"]))
     assert {h.location for h in hits} == {"talk.mp4 00:00–00:04", "talk.mp4 00:04–00:08"}

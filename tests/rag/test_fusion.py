@@ -51,8 +51,7 @@ def test_a_vector_without_calibration_falls_back_to_rrf(make_rag, tmp_path: Path
         (tmp_path / f"d{i}.txt").write_text(text + "\n")
     rag = make_rag("minilm", retrieval={"fusion": "calibrated"})
     assert rag.ingest([tmp_path], progress=False).ok
-    hits = rag.retriever.search("how long is the battery warranty", tenant="default")
-    rrf = rag.retriever.search_encoded(
-        rag.retriever.encode("how long is the battery warranty"), tenant="default", fusion="rrf"
-    )
+    retriever, _ = rag.search_roles()
+    hits = retriever.search("how long is the battery warranty", tenant="default")
+    rrf = retriever.search_encoded(retriever.encode("how long is the battery warranty"), tenant="default", fusion="rrf")
     assert [h.id for h in hits] == [h.id for h in rrf] and hits[0].score == rrf[0].score

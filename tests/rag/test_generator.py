@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -12,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +90,6 @@ def _generator(stub: OpenAIStub, backoffs: list[int] | None = None, **overrides:
     return LiteLLMGenerator(GenerationSettings(**values), backoff=backoff)
 
 
-async def _collect(pieces: AsyncIterator[str]) -> list[str]:
-    return [piece async for piece in pieces]
-
-
 # --- the role ---
 
 
@@ -126,18 +121,6 @@ def test_stream_yields_the_reply_piece_by_piece(stub: OpenAIStub) -> None:
     assert pieces == split_pieces(REPLY) and len(pieces) > 3
     assert "".join(pieces) == REPLY
     assert len(stub.requests) == 1 and stub.requests[0]["stream"] is True
-
-
-def test_async_complete_and_stream(stub: OpenAIStub) -> None:
-    generator = _generator(stub)
-
-    async def run() -> tuple[str, list[str]]:
-        return await generator.acomplete(MESSAGES), await _collect(generator.astream(MESSAGES))
-
-    text, pieces = asyncio.run(run())
-    assert text == REPLY
-    assert pieces == split_pieces(REPLY)
-    assert [bool(body.get("stream")) for body in stub.requests] == [False, True]
 
 
 def test_reply_can_depend_on_the_request(stub: OpenAIStub) -> None:
@@ -251,25 +234,14 @@ def test_the_timeout_fires(stub: OpenAIStub) -> None:
     assert len(stub.requests) == 1
 
 
-def test_the_timeout_fires_async(stub: OpenAIStub) -> None:
+def test_a_timeout_is_retried(stub: OpenAIStub) -> None:
     stub.delay_s = 5.0
     generator = _generator(stub, timeout_s=0.5, max_retries=1)
     started = time.monotonic()
     with pytest.raises(GenerationError, match=r"after 2 attempts.*timed out after 0.5 s"):
-        asyncio.run(generator.acomplete(MESSAGES))
+        generator.complete(MESSAGES)
     assert time.monotonic() - started < 3.0
     assert len(stub.requests) == 2
-
-
-def test_async_retries_a_503_and_not_a_400(stub: OpenAIStub) -> None:
-    generator = _generator(stub)
-    stub.fail_next(503)
-    assert asyncio.run(generator.acomplete(MESSAGES)) == REPLY
-    assert len(stub.requests) == 2
-    stub.fail_next(400, times=3)
-    with pytest.raises(GenerationError, match=r"\(400\)"):
-        asyncio.run(generator.acomplete(MESSAGES))
-    assert len(stub.requests) == 3
 
 
 # --- failures while streaming ---
@@ -298,25 +270,6 @@ def test_stream_gives_up_after_max_retries(stub: OpenAIStub) -> None:
     with pytest.raises(GenerationError, match="failed after 2 attempts"):
         list(_generator(stub, max_retries=1).stream(MESSAGES))
     assert len(stub.requests) == 2
-
-
-def test_async_stream_retries_before_and_raises_after_the_first_piece(stub: OpenAIStub) -> None:
-    generator = _generator(stub)
-    stub.fail_next(503)
-    assert "".join(asyncio.run(_collect(generator.astream(MESSAGES)))) == REPLY
-    assert len(stub.requests) == 2
-
-    stub.fail_stream_after(1, times=5)
-    received: list[str] = []
-
-    async def consume() -> None:
-        async for piece in generator.astream(MESSAGES):
-            received.append(piece)
-
-    with pytest.raises(GenerationError, match="broke after it had started"):
-        asyncio.run(consume())
-    assert received == split_pieces(REPLY)[:1]
-    assert len(stub.requests) == 3
 
 
 # --- the stub itself ---

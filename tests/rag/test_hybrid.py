@@ -163,23 +163,24 @@ def docs(tmp_path: Path) -> Path:
 def test_rag_ingests_sparse_vectors_for_text_and_searches_each_vector_alone_or_fused(make_rag, docs: Path):
     rag = make_rag("minilm")
     assert rag.ingest([docs], progress=False).ok
-    assert rag.retriever.vector_names == ("text", "sparse")
-    points = list(rag.store.points())
+    retriever, _ = rag.search_roles()
+    assert retriever.vector_names == ("text", "sparse")
+    points = list(rag._store.points())
     assert all(sorted(p.vectors) == ["sparse", "text"] for p in points if p.payload["kind"] == "text")
     # A made-up product name: BM25 matches it exactly.
-    sparse = rag.retriever.search("Zephyr-9", tenant="default", vectors=("sparse",))
+    sparse = retriever.search("Zephyr-9", tenant="default", vectors=("sparse",))
     assert [Path(h.path).name for h in sparse] == ["inverter.md"]
-    dense = rag.retriever.search("how do I wash my solar panels", tenant="default", vectors=("text",), limit=1)
+    dense = retriever.search("how do I wash my solar panels", tenant="default", vectors=("text",), limit=1)
     assert Path(dense[0].path).name == "cleaning.md"
     fused = rag.search("Helios battery warranty", limit=3)
     assert Path(fused[0].path).name == "warranty.md" and len(fused) == 3
     # One encoding, several searches.
-    encoded = rag.retriever.encode("Helios battery warranty")
+    encoded = retriever.encode("Helios battery warranty")
     assert set(encoded) == {"text", "sparse"}
-    only_sparse = rag.retriever.search_encoded(encoded, tenant="default", vectors=("sparse",))
+    only_sparse = retriever.search_encoded(encoded, tenant="default", vectors=("sparse",))
     assert [Path(h.path).name for h in only_sparse] == ["warranty.md"]
     with pytest.raises(RetrievalError, match="no 'image' vector"):
-        rag.retriever.search("x", tenant="default", vectors=("image",))
+        retriever.search("x", tenant="default", vectors=("image",))
     # A modality filter keeps the sparse prefetch (sparse points are text).
     from rag.records import SearchFilters
 
@@ -189,8 +190,8 @@ def test_rag_ingests_sparse_vectors_for_text_and_searches_each_vector_alone_or_f
 def test_sparse_disabled_and_old_collections(make_rag, docs: Path):
     plain = make_rag("minilm", retrieval={"sparse": False})
     assert plain.ingest([docs], progress=False).ok
-    assert plain.retriever.vector_names == ("text",)
-    assert plain.store.stored_sparse() == {}
+    assert plain.search_roles()[0].vector_names == ("text",)
+    assert plain._store.stored_sparse() == {}
     plain.close()
     hybrid = make_rag("minilm")  # same data dir: the collection built without the sparse vector
     with pytest.raises(SchemaMismatchError, match="--recreate"):
@@ -198,4 +199,4 @@ def test_sparse_disabled_and_old_collections(make_rag, docs: Path):
     with pytest.raises(SchemaMismatchError, match="--recreate"):
         hybrid.ingest([docs], progress=False)
     assert hybrid.ingest([docs], recreate=True, progress=False).ok
-    assert hybrid.retriever.search("Zephyr-9", tenant="default", vectors=("sparse",))
+    assert hybrid.search_roles()[0].search("Zephyr-9", tenant="default", vectors=("sparse",))

@@ -8,7 +8,7 @@ from PIL import Image
 
 from rag.config import RerankSettings, Settings
 from rag.errors import ModelUnavailableError
-from rag.models import load_reranker
+from rag.loading import load_reranker
 from rag.records import Hit
 from rag.reranker import CrossEncoderReranker, sigmoid
 

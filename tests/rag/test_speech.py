@@ -10,7 +10,7 @@ import pytest
 
 from rag.config import ModelSpec, Settings
 from rag.errors import ModelUnavailableError
-from rag.models import load_recognizer
+from rag.loading import load_recognizer
 from rag.speech import SpeechRecognizer, WhisperRecognizer
 
 

@@ -52,7 +52,7 @@ def media(
         if parsed is None or caller.tenant != parsed.tenant:
             raise _not_found()
     try:
-        path = services.rag.media.resolve(parsed)
+        path = services.rag.media_file(parsed)
     except InvalidMediaRefError as exc:
         raise _not_found() from exc
     if not path.is_file():

@@ -35,8 +35,8 @@ from rag.api.chat_input import strip_wrappers
 from rag.api.chat_tasks import HelperTask, recognise
 from rag.api.deps import CallerDep, ServicesDep, StoreReady
 from rag.api.errors import ApiError, brief, error_body
+from rag.api.presenter import Presenter
 from rag.api.schemas import AnswerOut, Text
-from rag.api.views import View
 from rag.errors import GenerationError, RagError
 from rag.records import Answer, Turn
 
@@ -93,24 +93,24 @@ def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, ser
         raise ApiError(
             404, f"the model {brief(body.model)} does not exist; this server offers {name!r}", code="model_not_found"
         )
-    view = View(services, caller.tenant, str(request.base_url))
-    completion = _Completion(name, view, markdown=services.settings.api.sources_markdown)
+    presenter = Presenter(services, caller.tenant, str(request.base_url))
+    completion = _Completion(name, presenter, markdown=services.settings.api.sources_markdown)
     task = recognise(_text_of(body.messages[-1].content))
     if task is not None:
         return completion.reply(_helper_reply(task, body.messages, services), stream=body.stream, task=task.kind)
     text, image_url = _last_user_message(body.messages)
     text = strip_wrappers(text)
     notice = ""
-    if image_url is not None and not view.can_search_images():
-        view.check_image(image_url)
+    if image_url is not None and not presenter.can_search_images():
+        presenter.check_image(image_url)
         image_url, notice = None, IMAGE_NOT_SEARCHED
         if not text.strip():
             return completion.reply(f"{notice} Ask the question in words to search the documents.", stream=body.stream)
-    image = view.query_image(image_url)
-    question = view.query_text(text, image=image is not None)
+    image = presenter.query_image(image_url)
+    question = presenter.query_text(text, image=image is not None)
     history = _history(body.messages)
     if not body.stream:
-        answer = view.answer(services.rag.answer(question, tenant=caller.tenant, image=image, history=history))
+        answer = presenter.answer(services.rag.answer(question, tenant=caller.tenant, image=image, history=history))
         return completion.full(answer, notice)
     stream = services.rag.answer_stream(question, tenant=caller.tenant, image=image, history=history)
     first = next(stream)  # retrieval and the model's first words: errors here still get an HTTP status
@@ -228,7 +228,7 @@ def sources_markdown(answer: AnswerOut) -> str:
     return "\n".join(lines)
 
 
-def citation_annotations(answer: AnswerOut, content: str, view: View) -> list[dict[str, Any]]:
+def citation_annotations(answer: AnswerOut, content: str, presenter: Presenter) -> list[dict[str, Any]]:
     """One OpenAI ``url_citation`` per numbered source, in order (clients number their chips by arrival, so
     ``[n]`` points at the n-th), each with its own signed excerpt link and its location as the title; the
     indexes span the first ``[n]`` in ``content``, or are empty at its end when the text does not cite it."""
@@ -237,17 +237,17 @@ def citation_annotations(answer: AnswerOut, content: str, view: View) -> list[di
         marker = f"[{source.number}]"
         start = content.find(marker)
         start, end = (start, start + len(marker)) if start >= 0 else (len(content), len(content))
-        citation = {"url": view.excerpt_url(source.hit), "title": source.hit.location}
+        citation = {"url": presenter.excerpt_url(source.hit), "title": source.hit.location}
         notes.append({"type": "url_citation", "url_citation": {**citation, "start_index": start, "end_index": end}})
     return notes
 
 
 class _Completion:
-    def __init__(self, model: str, view: View, *, markdown: bool) -> None:
+    def __init__(self, model: str, presenter: Presenter, *, markdown: bool) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
-        self.view = view
+        self.presenter = presenter
         self.markdown = markdown
 
     def _tail(self, answer: AnswerOut) -> str:
@@ -265,7 +265,10 @@ class _Completion:
 
     def full(self, answer: AnswerOut, notice: str = "") -> dict[str, Any]:
         text = _noticed(notice) + answer.text
-        message = {"content": text + self._tail(answer), "annotations": citation_annotations(answer, text, self.view)}
+        message = {
+            "content": text + self._tail(answer),
+            "annotations": citation_annotations(answer, text, self.presenter),
+        }
         sources = [s.model_dump(mode="json") for s in answer.sources]
         return self._full(message, sources=sources, outcome=answer.outcome)
 
@@ -301,8 +304,8 @@ class _Completion:
         try:
             for item in _chain(first, rest):
                 if isinstance(item, Answer):
-                    answer = self.view.answer(item)
-                    notes = citation_annotations(answer, _noticed(notice) + answer.text, self.view)
+                    answer = self.presenter.answer(item)
+                    notes = citation_annotations(answer, _noticed(notice) + answer.text, self.presenter)
                     if notes:
                         yield self._chunk({"annotations": notes})
                     tail = self._tail(answer)

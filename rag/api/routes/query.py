@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from rag.api.deps import CallerDep, ServicesDep
+from rag.api.presenter import Presenter
 from rag.api.schemas import AnswerIn, AnswerOut, SearchIn, SearchOut
-from rag.api.views import View
 from rag.errors import RagError
 from rag.records import Answer, Turn
 
@@ -23,19 +23,19 @@ log = logging.getLogger(__name__)
 
 @router.post("/search", summary="Fused search over every vector; retrieval only")
 def search(body: SearchIn, request: Request, caller: CallerDep, services: ServicesDep) -> SearchOut:
-    view = View(services, caller.tenant, str(request.base_url))
-    image = view.query_image(body.image)
-    audio = view.query_audio(body.audio)
-    query = view.query_text(body.query, image=image is not None or audio is not None)
-    filters = view.filters(body.filters)
+    presenter = Presenter(services, caller.tenant, str(request.base_url))
+    image = presenter.query_image(body.image)
+    audio = presenter.query_audio(body.audio)
+    query = presenter.query_text(body.query, image=image is not None or audio is not None)
+    filters = presenter.filters(body.filters)
     rag = services.rag
     if body.rerank and audio is None:
         retrieved = rag.retrieve(query, tenant=caller.tenant, filters=filters, limit=body.limit, image=image)
-        return SearchOut(hits=[view.hit(h) for h in retrieved.hits], rerank=retrieved.rerank)
+        return SearchOut(hits=[presenter.hit(h) for h in retrieved.hits], rerank=retrieved.rerank)
     queries: list[Any] = [q for q in (query, image, audio) if q is not None and q != ""]
     hits = rag.search(queries, tenant=caller.tenant, filters=filters, limit=body.limit)
     notes = ["not reranked: the reranker reads no audio query"] if body.rerank else []
-    return SearchOut(hits=[view.hit(h) for h in hits], notes=notes)
+    return SearchOut(hits=[presenter.hit(h) for h in hits], notes=notes)
 
 
 @router.post(
@@ -45,18 +45,18 @@ def search(body: SearchIn, request: Request, caller: CallerDep, services: Servic
     responses={200: {"content": {"text/event-stream": {"description": "With stream=true: delta…, answer"}}}},
 )
 def answer(body: AnswerIn, request: Request, caller: CallerDep, services: ServicesDep) -> Any:
-    view = View(services, caller.tenant, str(request.base_url))
-    image = view.query_image(body.image)
-    question = view.query_text(body.question, image=image is not None)
-    filters = view.filters(body.filters)
+    presenter = Presenter(services, caller.tenant, str(request.base_url))
+    image = presenter.query_image(body.image)
+    question = presenter.query_text(body.question, image=image is not None)
+    filters = presenter.filters(body.filters)
     history = [Turn(role=t.role, text=t.content) for t in body.history]
     if not body.stream:
         answer = services.rag.answer(question, tenant=caller.tenant, filters=filters, image=image, history=history)
-        return view.answer(answer)
+        return presenter.answer(answer)
     stream = services.rag.answer_stream(question, tenant=caller.tenant, filters=filters, image=image, history=history)
     # Retrieval and the model's first words happen here, so that their errors still get an HTTP status.
     first = next(stream)
-    return StreamingResponse(_events(first, stream, view), media_type="text/event-stream", headers=_NO_BUFFERING)
+    return StreamingResponse(_events(first, stream, presenter), media_type="text/event-stream", headers=_NO_BUFFERING)
 
 
 _NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -66,11 +66,11 @@ def sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(first: str | Answer, stream: Iterator[str | Answer], view: View) -> Iterator[str]:
+def _events(first: str | Answer, stream: Iterator[str | Answer], presenter: Presenter) -> Iterator[str]:
     try:
         for item in _chain(first, stream):
             if isinstance(item, Answer):
-                yield sse("answer", view.answer(item).model_dump(mode="json"))
+                yield sse("answer", presenter.answer(item).model_dump(mode="json"))
             elif item:
                 yield sse("delta", {"text": item})
     except RagError as exc:

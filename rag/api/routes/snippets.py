@@ -17,7 +17,6 @@ from fastapi.responses import Response
 
 from rag.api.deps import MaybeCallerDep, ServicesDep
 from rag.api.errors import ApiError
-from rag.store import UNFINISHED
 
 router = APIRouter(prefix="/v1/snippets", tags=["media"])
 
@@ -46,17 +45,10 @@ def snippet(
             raise ApiError(401, message, code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
         if caller.tenant != tenant:
             raise _not_found()
-    points = services.rag.store.retrieve([point_id]) if _is_uuid(point_id) else []
-    payload = points[0].payload if points else {}
+    payload = services.rag.point(point_id, tenant=tenant) or {}
     start, end = payload.get("start_s"), payload.get("end_s")
     mime = str(payload.get("mime_type") or "")
-    if (
-        payload.get("tenant") != tenant
-        or payload.get(UNFINISHED)
-        or start is None
-        or end is None
-        or not mime.startswith(("audio/", "video/"))
-    ):
+    if start is None or end is None or not mime.startswith(("audio/", "video/")):
         raise _not_found()
     data = _encode(str(payload["path"]), float(start), min(float(end), float(start) + MAX_SNIPPET_S))
     if data is None:
@@ -80,16 +72,6 @@ def _encode(path: str, start: float, end: float) -> bytes | None:
         return None
     encoded = AudioEncoder(samples.data, sample_rate=_RATE).to_tensor("opus", bit_rate=48_000)
     return bytes(encoded.numpy().tobytes())
-
-
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _not_found() -> ApiError:

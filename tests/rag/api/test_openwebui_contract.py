@@ -49,7 +49,7 @@ def _content(chunks: list[dict[str, Any]]) -> str:
 
 def _retrievals(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The texts the orchestrator searches from now on."""
-    orchestrator = client.app.state.services.rag.orchestrator
+    orchestrator = client.app.state.services.rag._orchestrator
     searched: list[str] = []
     retrieve = orchestrator.retrieve
 

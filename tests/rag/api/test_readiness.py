@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from qdrant_client import QdrantClient
 
 from rag.api import readiness
 from rag.api.readiness import StoreConnection
-from rag.config import QdrantSettings
 from rag.errors import SchemaMismatchError, StoreUnavailableError
-from rag.store import QdrantStore
 from tests.rag.api.support import ACME
 
 SECRET = "hunter2-qdrant-password"
@@ -126,7 +125,10 @@ def test_the_server_becomes_ready_once_qdrant_answers(make_client: Any, tmp_path
     client = _server_client(make_client, _refusing_port())
     _until(lambda: _store_check(client, "Connection refused"), "first attempts refused")
     rag = client.app.state.services.rag  # type: ignore[attr-defined]
-    rag.store = QdrantStore(QdrantSettings(), path=tmp_path / "qdrant")  # "Qdrant is back" (embedded stand-in)
+    # "Qdrant is back": the same store object now reaches a working Qdrant (a local-mode client stands in for it).
+    refused, rag._store._client = rag._store._client, QdrantClient(path=str(tmp_path / "qdrant"))
+    if refused is not None:
+        refused.close()
     _until(lambda: client.get("/readyz").status_code == 200, "ready after reconnecting")
     search = client.post("/v1/search", headers=ACME, json={"query": "warranty"})
     assert search.status_code == 200 and search.json()["hits"] == []
@@ -137,7 +139,7 @@ def test_a_store_lost_after_start_gives_503s_then_reconnects(make_client: Any, m
 
     client = make_client("minilm", qdrant={"embedded": "local"})  # qdrant-client, standing in for a server's
     assert client.get("/readyz").status_code == 200
-    qdrant = client.app.state.services.rag.store._client  # type: ignore[attr-defined]
+    qdrant = client.app.state.services.rag._store._client  # type: ignore[attr-defined]
     down = threading.Event()
     down.set()
     real_query, real_exists = qdrant.query_points, qdrant.collection_exists

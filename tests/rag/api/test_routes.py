@@ -169,7 +169,7 @@ def test_readiness_reports_the_store(make_client: Any, monkeypatch: pytest.Monke
     client = make_client("minilm")
     assert client.get("/healthz").json() == {"status": "ok"}
     if broken:
-        monkeypatch.setattr(client.app.state.services.rag.store, "ping", lambda: False)
+        monkeypatch.setattr(client.app.state.services.rag._store, "ping", lambda: False)
     ready = client.get("/readyz")
     assert ready.status_code == (503 if broken else 200)
     assert ready.json()["checks"]["models"] == "ok"

@@ -43,7 +43,7 @@ def sample_eval(
     """The 60-document sample, ingested once through the whole pipeline and scored in every mode."""
     from rag.config import Settings
     from rag.engine import RAG
-    from rag.models import load_reranker
+    from rag.loading import load_reranker
 
     root = tmp_path_factory.mktemp("sample-eval")
     dataset = load_dataset(write_beir_sample(root / "beir"))
@@ -109,7 +109,7 @@ def test_hybrid_and_reranked_modes_and_json_round_trip(sample_eval):
         assert ranked[5:] == report.rankings["fused"][query][5:]
     assert EvalReport.model_validate_json(report.model_dump_json()) == report
     # The evaluation ran in its own tenant.
-    assert rag.store.count("default") == 0 and rag.store.count("eval") == 60
+    assert rag.count(tenant="default") == 0 and rag.count(tenant="eval") == 60
 
 
 def test_calibrated_fusion_is_never_worse_than_the_best_single_vector(sample_eval):
@@ -180,7 +180,7 @@ def test_a_collection_with_other_tenants_data_is_never_recreated(make_rag, tmp_p
     assert rag.ingest([tmp_path / "mine.txt"], progress=False).ok
     with pytest.raises(ConfigError, match="other tenants"):
         run_eval(rag, load_dataset(_small(tmp_path)), workdir=tmp_path / "w")
-    assert rag.store.count("default") == 1
+    assert rag.count(tenant="default") == 1
 
 
 @pytest.mark.parametrize("kind", ["clip", "qwen"])

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from rag.api.deps import Services
 
-__all__ = ["View"]
+__all__ = ["Presenter"]
 
 _EXCERPT_CHARS = 2000
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=_\-\s]")
@@ -30,8 +30,9 @@ _DATA_URL = re.compile(r"^data:(image/[\w.+-]+)?(;[\w=.+-]+)*;base64,(.*)$", re.
 _AUDIO_DATA_URL = re.compile(r"^data:(?:audio|video)/[\w.+-]+(?:;[\w=.+-]+)*;base64,(.*)$", re.S)
 
 
-class View:
-    """Everything a route needs to show one tenant's records (paths relative to its uploads, signed links)."""
+class Presenter:
+    """Shows one tenant's records to API callers (paths relative to its uploads, signed image links) and reads
+    their inputs (query images, filters): everything a route needs between the library and the wire."""
 
     def __init__(self, services: Services, tenant: str, base_url: str) -> None:
         self.services = services

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.config import (
     BUNDLED_MINILM,
@@ -28,6 +28,11 @@ from rag.config import (
 )
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, ModelUnavailableError
+from rag.media import ImageOpener
+
+if TYPE_CHECKING:
+    from rag.reranker import Reranker
+    from rag.speech import SpeechRecognizer
 
 __all__ = [
     "LoadedModels",
@@ -258,37 +263,63 @@ def load_reranker(
     settings: Settings,
     profile: str,
     *,
-    load_image: Callable[[str], Any],
+    load_image: ImageOpener,
     loader: ModelLoader = _default_cross_encoder,
-) -> tuple[Any, str | None]:
-    """The configured reranker (or the profile's), and a note when there is none.
-
-    An explicitly configured reranker that cannot load is an error; the profile's default that cannot
-    load only disables reranking, with a note.
-    """
+) -> tuple[Reranker | None, str | None]:
+    """The configured reranker (or the profile's), and a note when there is none (see :func:`_load_optional`)."""
     from rag.reranker import CrossEncoderReranker
 
-    explicit = settings.rerank.model
+    model, spec, note = _load_optional(
+        settings,
+        profile,
+        explicit=settings.rerank.model,
+        defaults=RERANK_PROFILES,
+        setting="RAG_RERANK__MODEL__NAME",
+        loader=loader,
+        disabled="reranking disabled (RAG_RERANK__MODEL__NAME=none)",
+        absent="no reranker in profile {profile}; set RAG_RERANK__MODEL__NAME to enable one",
+        unavailable="reranker unavailable",
+    )
+    if model is None or spec is None:
+        return None, note
+    reranker = CrossEncoderReranker(model, model_id=_identity(spec), settings=settings.rerank, load_image=load_image)
+    return reranker, None
+
+
+def _load_optional(
+    settings: Settings,
+    profile: str,
+    *,
+    explicit: ModelSpec | None,
+    defaults: Mapping[Profile, str | None],
+    setting: str,
+    loader: ModelLoader,
+    disabled: str,
+    absent: str,
+    unavailable: str,
+) -> tuple[Any, ModelSpec | None, str | None]:
+    """A model a feature can do without (reranker, speech): the loaded model and its spec, or a note saying why
+    there is none (``disabled``, ``absent`` from the profile, ``unavailable``).
+
+    An explicitly configured model that cannot load is an error; the profile's default that cannot load (not
+    downloaded, no hub) only turns the feature off, with a note.
+    """
     base = profile.split("→")[-1]
     if explicit is not None:
         if explicit.disabled:
-            return None, "reranking disabled (RAG_RERANK__MODEL__NAME=none)"
+            return None, None, disabled
         spec = explicit
     else:
-        default = RERANK_PROFILES.get(base)  # type: ignore[call-overload]
+        default = defaults.get(base)  # type: ignore[call-overload]
         if default is None:
-            return None, f"no reranker in profile {base}; set RAG_RERANK__MODEL__NAME to enable one"
+            return None, None, absent.format(profile=base)
         spec = ModelSpec(name=default)
-    setting = "RAG_RERANK__MODEL__NAME"
-    device = resolve_device(settings.models.device)
     try:
-        model = _load_model(spec, settings, device, loader, setting=setting)
+        return _load_model(spec, settings, resolve_device(settings.models.device), loader, setting=setting), spec, None
     except ModelUnavailableError as exc:
         if explicit is not None:
             raise
-        return None, f"reranker unavailable: {exc}"
-    reranker = CrossEncoderReranker(model, model_id=_identity(spec), settings=settings.rerank, load_image=load_image)
-    return reranker, None
+        return None, None, f"{unavailable}: {exc}"
 
 
 def _default_recognizer(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
@@ -299,31 +330,21 @@ def _default_recognizer(path: str, spec: ModelSpec, settings: Settings, device: 
 
 def load_recognizer(
     settings: Settings, profile: str, *, loader: ModelLoader = _default_recognizer
-) -> tuple[Any, str | None]:
-    """The configured speech recogniser (or the profile's), and a note when there is none.
-
-    As for the reranker: an explicitly configured model that cannot load is an error; the profile's default
-    that cannot load (not downloaded, no hub) only turns speech off, with a note.
-    """
-    explicit = settings.models.speech
-    base = profile.split("→")[-1]
-    if explicit is not None:
-        if explicit.disabled:
-            return None, "speech recognition disabled (RAG_MODELS__SPEECH__NAME=none): audio files are not indexed"
-        spec = explicit
-    else:
-        default = SPEECH_PROFILES.get(base)  # type: ignore[call-overload]
-        if default is None:
-            return None, (
-                f"no speech model in profile {base}: audio files are not indexed, videos without subtitles give "
-                "pictures only (set RAG_MODELS__SPEECH__NAME)"
-            )
-        spec = ModelSpec(name=default)
-    device = resolve_device(settings.models.device)
-    try:
-        recognizer = _load_model(spec, settings, device, loader, setting="RAG_MODELS__SPEECH__NAME")
-    except ModelUnavailableError as exc:
-        if explicit is not None:
-            raise
-        return None, f"speech recognition unavailable: {exc}"
-    return recognizer, None
+) -> tuple[SpeechRecognizer | None, str | None]:
+    """The configured speech recogniser (or the profile's), and a note when there is none (see
+    :func:`_load_optional`)."""
+    recognizer, _, note = _load_optional(
+        settings,
+        profile,
+        explicit=settings.models.speech,
+        defaults=SPEECH_PROFILES,
+        setting="RAG_MODELS__SPEECH__NAME",
+        loader=loader,
+        disabled="speech recognition disabled (RAG_MODELS__SPEECH__NAME=none): audio files are not indexed",
+        absent=(
+            "no speech model in profile {profile}: audio files are not indexed, videos without subtitles give "
+            "pictures only (set RAG_MODELS__SPEECH__NAME)"
+        ),
+        unavailable="speech recognition unavailable",
+    )
+    return recognizer, note
