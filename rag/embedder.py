@@ -2,7 +2,7 @@
 
 :class:`Embedder` is the protocol; :class:`SentenceTransformerEmbedder` is the implementation over a
 loaded ``sentence_transformers.SentenceTransformer``. Inputs are our own values (``str``, PIL images,
-:class:`VideoClip`), never file paths or URLs: sentence-transformers would open or fetch any string that
+:class:`~rag.records.VideoClip`), never file paths or URLs: sentence-transformers would open or fetch any string that
 looks like one, so text always reaches it wrapped as text.
 """
 
@@ -15,28 +15,20 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.errors import RagError
 from rag.locks import PriorityLock
+from rag.records import VideoClip
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["EmbedInput", "Embedder", "SentenceTransformerEmbedder", "VideoClip"]
+__all__ = ["EmbedInput", "Embedder", "SentenceTransformerEmbedder"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class VideoClip:
-    """Decoded frames of one clip, ``(T, H, W, C)`` uint8, with the rate they were sampled at."""
-
-    frames: np.ndarray
-    fps: float
 
 
 EmbedInput = "str | Image.Image | VideoClip"

@@ -67,6 +67,8 @@ class RAG:
         self._schema_checked = False
         self._recovered = False
         self.notes: list[str] = []
+        # Why there is no reranker (set when loading it), for the answers' rerank info.
+        self._rerank_note: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> RAG:
@@ -88,9 +90,11 @@ class RAG:
             _limit_blas_threads()
             self._models = load_embedders(self.settings)
         if isinstance(self._reranker, _Unset):
-            self._reranker, note = load_reranker(self.settings, self._models.profile, load_image=self.media.open_image)
-            if note:
-                self.notes.append(note)
+            self._reranker, self._rerank_note = load_reranker(
+                self.settings, self._models.profile, load_image=self.media.open_image
+            )
+            if self._rerank_note:
+                self.notes.append(self._rerank_note)
         if isinstance(self._generator, _Unset):
             self._generator = None
             if self.settings.generation.model:
@@ -264,7 +268,7 @@ class RAG:
                 generator=self._generator,
                 media=self.media,
                 settings=self.settings,
-                rerank_note=next((n for n in self.notes if "rerank" in n), None),
+                rerank_note=self._rerank_note,
             )
         return self._orchestrator
 

@@ -29,9 +29,8 @@ from ingest.imaging import fit_pixels
 from ingest.loaders.base import require_nonempty
 from ingest.subtitles import Cue, find_sidecars, read_subtitles, text_between
 from ingest.transcripts import Soundtrack
-from rag.embedder import VideoClip
 from rag.errors import SourceLoadError
-from rag.records import Item, Source
+from rag.records import Item, Source, VideoClip
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunker
