@@ -447,7 +447,7 @@ class IngestPipeline:
         path, out = str(source.path), run.loaded
         if source.mime_type not in self.loaders.mime_types:
             # A known type this configuration cannot load (audio without a speech model): skipped, not failed.
-            why = self.loaders.why_unavailable(source.mime_type) or "in this version"
+            why = self.loaders.why_unavailable(source.mime_type) or "none is configured"
             reason = f"no loader for {source.mime_type} files: {why}"
             return out.put(_Settled(path, "skipped", FileFailure(path=path, reason=reason)))
         try:

@@ -15,16 +15,13 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.errors import RagError
 from rag.locks import PriorityLock
 from rag.records import VideoClip
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["EmbedInput", "Embedder", "SentenceTransformerEmbedder"]
 
