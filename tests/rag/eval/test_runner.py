@@ -18,6 +18,9 @@ from rag.eval.metrics import evaluate, metric_names, per_query
 from rag.eval.runner import OFF_DOMAIN_QUERIES
 from rag.eval.samples import write_beir_sample, write_visual_sample
 
+# Every test builds and searches an evaluation collection with real models: tens of seconds.
+pytestmark = pytest.mark.slow
+
 
 def _exact_rankings(model: Any, dataset: EvalDataset, k: int = 100) -> dict[str, list[str]]:
     """What MTEB does: the same model, every document embedded whole (truncated by the model), exact cosine."""

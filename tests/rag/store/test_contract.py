@@ -270,6 +270,7 @@ def test_foreign_collection_is_refused(engine: str, make_store, tmp_path: Path):
         s.ensure_collection(SCHEMA)
 
 
+@pytest.mark.integration  # two Python processes
 def test_a_second_process_is_refused_in_one_line_naming_the_store_and_its_owner(
     engine: str, store: Store, tmp_path: Path
 ):
