@@ -11,10 +11,10 @@ DEMO_QUESTION := How long is the warranty on the Helios battery?
 EXAMPLES := examples/docs examples/images examples/reports examples/videos
 
 # Quiet, predictable CPU use for the demo and the tests (2-core machines, forked workers).
-demo test: export TOKENIZERS_PARALLELISM := false
-demo test: export OPENBLAS_NUM_THREADS := 1
+demo test test-fast: export TOKENIZERS_PARALLELISM := false
+demo test test-fast: export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: help setup demo serve test lint examples e2e clean
+.PHONY: help setup demo serve test test-fast lint examples e2e clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,9 @@ serve: setup ## Run the HTTP API on http://127.0.0.1:8000 (docs at /docs) over t
 
 test: setup ## Run the test suite
 	$(BIN)/pytest -q
+
+test-fast: setup ## The inner loop: the tests not marked slow, integration (subprocesses, servers) or gpu
+	$(BIN)/pytest -q -m "not slow and not integration and not gpu"
 
 lint: setup ## ruff check, ruff format --check and mypy
 	$(BIN)/ruff check .

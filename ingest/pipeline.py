@@ -49,10 +49,10 @@ from rag.config import Settings
 from rag.embedder import AudioFormat, Embedder
 from rag.errors import IngestError, SourceLoadError, StoreError
 from rag.media import MediaStore
-from rag.records import FileFailure, IngestReport, Item, Source
+from rag.records import FileFailure, IngestReport, Item, PointPayload, Source
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.speech import SpeechRecognizer
-from rag.store import UNFINISHED, PointRecord, SourceRecord, Store, point_id
+from rag.store import PointRecord, SourceRecord, Store, point_id
 
 __all__ = ["IngestPipeline", "ProgressHook", "build_loaders", "file_sha256", "source_hash"]
 
@@ -234,7 +234,7 @@ class _Pending:
     vector: str
     value: Any  # text, image, video clip or audio clip
     id: str
-    payload: dict[str, Any]
+    payload: PointPayload
     weight: int = 1  # share of the in-flight image budget: 1 per image or sound window, 1 per frame of a video clip
 
     @property
@@ -455,7 +455,7 @@ class IngestPipeline:
         path, out = str(source.path), run.loaded
         if source.mime_type not in self.loaders.mime_types:
             # A known type this configuration cannot load (audio without a speech model): skipped, not failed.
-            why = self.loaders.why_unavailable(source.mime_type) or "in this version"
+            why = self.loaders.why_unavailable(source.mime_type) or "none is configured"
             reason = f"no loader for {source.mime_type} files: {why}"
             return out.put(_Settled(path, "skipped", FileFailure(path=path, reason=reason)))
         try:
@@ -568,7 +568,7 @@ class IngestPipeline:
                 sparse = self._encode_sparse(entries)
                 for pending, vec, terms in zip(entries, vectors, sparse, strict=True):
                     named = {vector: vec} if terms is None else {vector: vec, SPARSE_VECTOR: terms}
-                    records.append(PointRecord(id=pending.id, vectors=named, payload=pending.payload))
+                    records.append(PointRecord(id=pending.id, vectors=named, payload=pending.payload.to_payload()))
                     versions.append(pending.version)
             if not out.put(_Points(records, versions)):
                 return False
@@ -585,8 +585,8 @@ class IngestPipeline:
         out: list[SparseVector | None] = [None] * len(entries)
         if self.sparse is None:
             return out
-        wanted = [i for i, p in enumerate(entries) if p.payload["kind"] in self._SPARSE_KINDS and p.payload["text"]]
-        texts = [entries[i].payload["text"] for i in wanted]
+        wanted = [i for i, p in enumerate(entries) if p.payload.kind in self._SPARSE_KINDS and p.payload.text]
+        texts = [entries[i].payload.text or "" for i in wanted]
         for i, terms in zip(wanted, self.sparse.encode_documents(texts), strict=True):
             out[i] = terms
         return out
@@ -757,28 +757,27 @@ def _change(path: Path, before: _Fingerprint) -> str | None:
     return None
 
 
-def _payload(item: Item, version: _Version, tenant: str, image_ref: str | None) -> dict[str, Any]:
+def _payload(item: Item, version: _Version, tenant: str, image_ref: str | None) -> PointPayload:
     source = version.source
-    payload: dict[str, Any] = {
-        "tenant": tenant,
-        "source_id": source.source_id,
-        "path": str(source.path),
-        "name": source.name,
-        "mime_type": source.mime_type,
-        "content_hash": version.content_hash,
-        "kind": item.kind,
-        "modality": item.modality,
-        "locator": item.locator,
-        "title": item.title,
-        "text": item.text,
-        "page": item.page,
-        "char_start": item.char_span[0] if item.char_span else None,
-        "char_end": item.char_span[1] if item.char_span else None,
-        "start_s": item.start_s,
-        "end_s": item.end_s,
-        "image_ref": image_ref,
-        "ingested_at": version.ingested_at,
-    }
-    payload.update(item.extra)
-    payload[UNFINISHED] = True  # until the version is finalised: reads never see it before (rag.store)
-    return payload
+    return PointPayload(
+        tenant=tenant,
+        source_id=source.source_id,
+        path=str(source.path),
+        name=source.name,
+        mime_type=source.mime_type,
+        content_hash=version.content_hash,
+        kind=item.kind,
+        modality=item.modality,
+        locator=item.locator,
+        title=item.title,
+        text=item.text,
+        page=item.page,
+        char_start=item.char_span[0] if item.char_span else None,
+        char_end=item.char_span[1] if item.char_span else None,
+        start_s=item.start_s,
+        end_s=item.end_s,
+        image_ref=image_ref,
+        ingested_at=version.ingested_at,
+        extra=item.extra,
+        unfinished=True,  # until the version is finalised: reads never see it before (rag.store)
+    )

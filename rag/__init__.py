@@ -1,4 +1,4 @@
-"""Multimodal RAG: ingest documents, images and PDFs into Qdrant named vectors; fused retrieval.
+"""Multimodal RAG: ingest documents, images, PDFs, videos and audio into Qdrant named vectors; fused retrieval.
 
 Importing the package is cheap: models load in :meth:`RAG.warm_up`, never at import.
 """

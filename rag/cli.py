@@ -33,7 +33,8 @@ __all__ = ["main"]
 log = logging.getLogger("rag")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `rag` command line (the deploy checks parse the compose file's commands with it too)."""
     parser = argparse.ArgumentParser(prog="rag", description="Multimodal retrieval over your files.")
     parser.add_argument("--env-file", type=Path, help="read settings from this file instead of ./.env")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -439,7 +440,7 @@ def _run_sources(args: argparse.Namespace, rag: RAG) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     from pydantic import ValidationError
 
     from rag.errors import RagError

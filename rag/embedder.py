@@ -2,9 +2,9 @@
 
 :class:`Embedder` is the protocol; :class:`SentenceTransformerEmbedder` is the implementation over a
 loaded ``sentence_transformers.SentenceTransformer``. Inputs are our own values (``str``, PIL images,
-:class:`VideoClip`, :class:`~rag.records.AudioClip`), never file paths or URLs: sentence-transformers would
-open or fetch any string that looks like one, so text always reaches it wrapped as text, and sound as decoded
-samples with their rate.
+:class:`~rag.records.VideoClip`, :class:`~rag.records.AudioClip`), never file paths or URLs: sentence-transformers
+would open or fetch any string that looks like one, so text always reaches it wrapped as text, and sound as
+decoded samples with their rate.
 """
 
 from __future__ import annotations
@@ -17,28 +17,17 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.errors import RagError
 from rag.locks import PriorityLock
-from rag.records import AudioClip
+from rag.records import AudioClip, VideoClip
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["AudioFormat", "Embedder", "SentenceTransformerEmbedder", "VideoClip", "audio_format_of"]
+__all__ = ["AudioFormat", "Embedder", "SentenceTransformerEmbedder", "audio_format_of"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class VideoClip:
-    """Decoded frames of one clip, ``(T, H, W, C)`` uint8, with the rate they were sampled at."""
-
-    frames: np.ndarray
-    fps: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,11 @@ from rag.errors import RagError, RetrievalError, StoreError
 from rag.loading import LoadedModels, load_embedders, load_recognizer, load_reranker
 from rag.media import MediaRef, MediaStore
 from rag.orchestrator import QueryOrchestrator, Retrieved
-from rag.records import Answer, AudioClip, Hit, IngestReport, SearchFilters, Turn
+from rag.records import Answer, AudioClip, Hit, IngestReport, PointPayload, SearchFilters, Turn
 from rag.reranker import Reranker
 from rag.retriever import Retriever
 from rag.sparse import SPARSE_VECTOR, Bm25Encoder, SparseEncoder
 from rag.store import (
-    UNFINISHED,
     CollectionSchema,
     SourceRecord,
     SparseSchema,
@@ -84,6 +83,8 @@ class RAG:
         self._schema_checked = False
         self._recovered = False
         self.notes: list[str] = []
+        # Why there is no reranker (set when loading it), for the answers' rerank info.
+        self._rerank_note: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> RAG:
@@ -106,9 +107,11 @@ class RAG:
             _limit_blas_threads()
             self._models = load_embedders(self.settings)
         if isinstance(self._reranker, _Unset):
-            self._reranker, note = load_reranker(self.settings, self._models.profile, load_image=self._media.open_image)
-            if note:
-                self.notes.append(note)
+            self._reranker, self._rerank_note = load_reranker(
+                self.settings, self._models.profile, load_image=self._media.open_image
+            )
+            if self._rerank_note:
+                self.notes.append(self._rerank_note)
         if isinstance(self._generator, _Unset):
             self._generator = None
             if self.settings.generation.model:
@@ -128,7 +131,7 @@ class RAG:
                 generator=self._generator,
                 media=self._media,
                 settings=self.settings,
-                rerank_note=next((n for n in self.notes if "rerank" in n), None),
+                rerank_note=self._rerank_note,
             )
         return self
 
@@ -403,19 +406,19 @@ class RAG:
             raise RuntimeError(_NOT_WARMED_UP)
         return None if self._generator is None else self._generator.complete(messages)
 
-    def point(self, point_id: str, *, tenant: str | None = None) -> Mapping[str, Any] | None:
-        """The payload of one finished point of ``tenant`` by its id; None when it is absent, unfinished, another
-        tenant's, or the id is not a point id (a snippet link names its point)."""
+    def point(self, point_id: str, *, tenant: str | None = None) -> PointPayload | None:
+        """One finished point of ``tenant`` by its id; None when it is absent, unfinished, another tenant's, or
+        the id is not a point id (a snippet link names its point)."""
         try:
             uuid.UUID(point_id)
         except ValueError:
             return None
         self._store.open()
         found = self._store.retrieve([point_id]) if self._store.exists() else []
-        payload = found[0].payload if found else None
-        if payload is None or payload.get("tenant") != self._tenant(tenant) or payload.get(UNFINISHED):
+        if not found:
             return None
-        return payload
+        point = PointPayload.from_payload(found[0].payload)
+        return None if point.tenant != self._tenant(tenant) or point.unfinished else point
 
     def media_file(self, ref: str | MediaRef) -> Path:
         """The stored image file behind a media reference (it may be gone); :class:`rag.media.InvalidMediaRefError`

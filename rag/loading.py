@@ -45,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Below this much CUDA memory the 2B model would not fit comfortably; auto skips the gpu profile.
+# The profiles ``auto`` tries, best first: the first whose models load wins (gpu only with a CUDA device).
 _AUTO_ORDER: tuple[Profile, ...] = ("gpu", "cpu", "offline")
 # Vectors whose profile model may be missing without failing the profile.
 _OPTIONAL_VECTORS = frozenset({"audio"})

@@ -7,7 +7,7 @@ boundary (CLI JSON, HTTP) are pydantic models that forbid unknown fields.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,9 +15,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
-
-    from rag.embedder import VideoClip
 
 __all__ = [
     "KIND_MODALITY",
@@ -32,10 +31,13 @@ __all__ = [
     "Kind",
     "Modality",
     "Omitted",
+    "PayloadIndex",
+    "PointPayload",
     "RerankInfo",
     "SearchFilters",
     "Source",
     "Turn",
+    "VideoClip",
     "format_timestamp",
 ]
 
@@ -80,6 +82,14 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoClip:
+    """Decoded frames of one clip, ``(T, H, W, C)`` uint8, with the rate they were sampled at."""
+
+    frames: np.ndarray
+    fps: float
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One unit a loader produced, to be embedded and stored as one point.
 
@@ -106,6 +116,93 @@ class Item:
     @property
     def modality(self) -> Modality:
         return KIND_MODALITY[self.kind]
+
+
+# How the store indexes a payload field that filters name: ``tenant`` is the keyword that partitions the data
+# (Qdrant's tenant key), ``flag`` a boolean written ``true`` or not at all.
+PayloadIndex = Literal["tenant", "keyword", "integer", "flag"]
+
+
+def _indexed(index: PayloadIndex) -> dict[str, PayloadIndex]:
+    return {"index": index}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointPayload:
+    """The payload of one stored point: written by the ingest pipeline, read back into a :class:`Hit`.
+
+    The field names are the stored keys, in the order they are written; ``extra`` holds a loader's own keys
+    (image size, a transcript's language and speech model), stored next to them at the top level. Fields whose
+    metadata names an index are the ones filters use: every store backend indexes them, by that type
+    (:meth:`indexed_fields`). The stored form must stay readable by older code and vice versa, so keys are
+    never renamed, and a point written before an optional key existed still reads (:meth:`from_payload`).
+    """
+
+    tenant: str = field(metadata=_indexed("tenant"))
+    source_id: str = field(metadata=_indexed("keyword"))
+    path: str
+    name: str = field(metadata=_indexed("keyword"))
+    mime_type: str = field(metadata=_indexed("keyword"))
+    content_hash: str = field(metadata=_indexed("keyword"))
+    kind: Kind = field(metadata=_indexed("keyword"))
+    modality: Modality = field(metadata=_indexed("keyword"))
+    locator: str
+    title: str | None = None
+    text: str | None = None
+    page: int | None = field(default=None, metadata=_indexed("integer"))
+    char_start: int | None = None
+    char_end: int | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    image_ref: str | None = None
+    ingested_at: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    # The store's flag (rag.store.UNFINISHED) on the points of a version that no read may see yet: written
+    # ``true`` until the version is finalised, then removed (never written ``false``).
+    unfinished: bool = field(default=False, metadata=_indexed("flag"))
+
+    def __post_init__(self) -> None:
+        clash = sorted(set(self.extra) & _PAYLOAD_KEYS)
+        if clash:
+            raise ValueError(f"extra payload keys {clash} would overwrite the point's own fields")
+
+    @classmethod
+    def indexed_fields(cls) -> dict[str, PayloadIndex]:
+        """``{stored key: index type}`` of every field the store indexes, ``tenant`` first."""
+        return {f.name: f.metadata["index"] for f in fields(cls) if "index" in f.metadata}
+
+    def to_payload(self) -> dict[str, Any]:
+        """The stored form: every field (None included), then the extra keys, then the flag when set."""
+        payload: dict[str, Any] = {name: getattr(self, name) for name in _STORED_FIELDS}
+        payload.update(self.extra)
+        if self.unfinished:
+            payload["unfinished"] = True
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> PointPayload:
+        """Read a stored payload; ``tenant``, ``source_id``, ``path``, ``kind`` and ``modality`` are required,
+        keys a point may lack get their default (an unknown MIME type, the file name of the path, "")."""
+        path = payload["path"]
+        values: dict[str, Any] = {name: payload[name] for name in _STORED_FIELDS if name in payload}
+        values.update(
+            tenant=payload["tenant"],
+            source_id=payload["source_id"],
+            kind=payload["kind"],
+            modality=payload["modality"],
+            name=payload.get("name") or Path(path).name,
+            mime_type=payload.get("mime_type") or "application/octet-stream",
+            content_hash=payload.get("content_hash") or "",
+            locator=payload.get("locator") or "",
+            ingested_at=payload.get("ingested_at") or "",
+        )
+        extra = {key: value for key, value in payload.items() if key not in _PAYLOAD_KEYS}
+        return cls(**values, extra=extra, unfinished=payload.get("unfinished") is True)
+
+
+# The fields stored under their own name (``extra`` is spread out, the flag written only when set).
+_STORED_FIELDS = tuple(f.name for f in fields(PointPayload) if f.name not in ("extra", "unfinished"))
+_PAYLOAD_KEYS = frozenset((*_STORED_FIELDS, "unfinished"))
 
 
 class _Boundary(BaseModel):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from rag.config import Fusion, RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.fusion import fuse_calibrated
-from rag.records import AudioClip, Hit, SearchFilters
+from rag.records import AudioClip, Hit, PointPayload, SearchFilters
 from rag.relevance import Calibrator, cosine, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
@@ -226,23 +226,23 @@ class Retriever:
 
 
 def to_hit(stored: StoredHit, rank: int) -> Hit:
-    p: Mapping[str, Any] = stored.payload
+    p = PointPayload.from_payload(stored.payload)
     return Hit(
         id=stored.id,
         rank=rank,
         score=stored.score,
-        modality=p["modality"],
-        kind=p["kind"],
-        source_id=p["source_id"],
-        path=p["path"],
-        mime_type=p.get("mime_type") or "application/octet-stream",
-        title=p.get("title"),
-        page=p.get("page"),
-        char_start=p.get("char_start"),
-        char_end=p.get("char_end"),
-        start_s=p.get("start_s"),
-        end_s=p.get("end_s"),
-        text=p.get("text"),
-        image_ref=p.get("image_ref"),
-        tenant=p["tenant"],
+        modality=p.modality,
+        kind=p.kind,
+        source_id=p.source_id,
+        path=p.path,
+        mime_type=p.mime_type,
+        title=p.title,
+        page=p.page,
+        char_start=p.char_start,
+        char_end=p.char_end,
+        start_s=p.start_s,
+        end_s=p.end_s,
+        text=p.text,
+        image_ref=p.image_ref,
+        tenant=p.tenant,
     )

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from rag.cli import _parser
+from rag.cli import build_parser
 from rag.config import Settings
-from tests.rag.test_config import _fields
+from tests.support import env_names
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,11 +37,11 @@ def test_compose_services_are_wired_and_healthchecked() -> None:
 
 def test_compose_commands_and_settings_are_ones_the_code_accepts() -> None:
     services = _compose()["services"]
-    known = _fields(Settings)
+    known = env_names(Settings)
     for name in ("api", "ingest-worker"):
         command = services[name]["command"]
         assert command[0] == "rag"
-        _parser().parse_args(command[1:])  # exits (SystemExit) on an unknown command or flag
+        build_parser().parse_args(command[1:])  # exits (SystemExit) on an unknown command or flag
         assert set(services[name]["environment"]) <= known, name
     assert services["api"]["command"][1] == "serve"
     assert "RAG_API__KEYS" in services["api"]["environment"]  # the API must not run keyless off loopback
@@ -53,6 +53,6 @@ def test_dockerfile_runs_the_api_as_an_unprivileged_user() -> None:
     assert cmd is not None
     args = [a.strip().strip('"') for a in cmd.group(1).split(",")]
     assert args[:2] == ["rag", "serve"]
-    _parser().parse_args(args[1:])
+    build_parser().parse_args(args[1:])
     assert re.search(r"^USER rag$", text, flags=re.M)
     assert "torch==2.14.1 torchvision==0.29.1 torchcodec==0.16.0" in text

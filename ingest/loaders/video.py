@@ -33,9 +33,8 @@ from ingest.loaders.base import require_nonempty
 from ingest.sounds import Sounds
 from ingest.subtitles import Cue, find_sidecars, read_subtitles, text_between
 from ingest.transcripts import Soundtrack
-from rag.embedder import VideoClip
 from rag.errors import SourceLoadError
-from rag.records import Item, Source
+from rag.records import Item, Source, VideoClip
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunker

@@ -35,9 +35,10 @@ import numpy as np
 
 from rag.config import QdrantSettings
 from rag.errors import StoreError
+from rag.records import PointPayload
 from rag.sparse import SparseVector
 from rag.store.base import StoreBase, has_terms
-from rag.store.filters import INDEXED_FLAGS, INDEXED_INTEGERS, INDEXED_KEYWORDS, Condition, Flagged, Match, Range, Where
+from rag.store.filters import Condition, Flagged, Match, Range, Where
 from rag.store.owner import OwnerLock
 from rag.store.protocol import StoreCapabilities
 from rag.store.records import UNFINISHED, PointRecord, QueryVector, StoredHit
@@ -202,13 +203,14 @@ class EdgeStore(StoreBase):
                 shutil.rmtree(self._shard_dir)
             self._shard = q.EdgeShard.create(str(self._shard_dir), config)
             # Payload indexes on every filtered field.
-            self._shard.update(q.UpdateOperation.create_field_index("tenant", q.KeywordIndexParams(is_tenant=True)))
-            for name in INDEXED_KEYWORDS[1:]:
-                self._shard.update(q.UpdateOperation.create_field_index(name, q.PayloadSchemaType.Keyword))
-            for name in INDEXED_INTEGERS:
-                self._shard.update(q.UpdateOperation.create_field_index(name, q.PayloadSchemaType.Integer))
-            for name in INDEXED_FLAGS:
-                self._shard.update(q.UpdateOperation.create_field_index(name, q.PayloadSchemaType.Bool))
+            index_types: dict[str, Any] = {
+                "tenant": q.KeywordIndexParams(is_tenant=True),
+                "keyword": q.PayloadSchemaType.Keyword,
+                "integer": q.PayloadSchemaType.Integer,
+                "flag": q.PayloadSchemaType.Bool,
+            }
+            for name, index in PointPayload.indexed_fields().items():
+                self._shard.update(q.UpdateOperation.create_field_index(name, index_types[index]))
         self._total = None
 
     def drop_collection(self) -> bool:

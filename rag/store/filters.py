@@ -1,7 +1,9 @@
 """Payload conditions as plain data, built once here and translated by each backend.
 
 Which points a read, a delete or a finalisation touches is decided in this module only, so that the backends
-cannot disagree about it; a backend only maps these four shapes onto its own filter types.
+cannot disagree about it; a backend only maps these four shapes onto its own filter types. Every payload
+field named here is declared indexed on :class:`~rag.records.PointPayload`, and each backend indexes those
+fields by their type, so that filtered deletes and the "only finished versions" reads do not scan.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from typing import TypeAlias
 from rag.store.records import SOURCE_KIND, UNFINISHED, StoreFilter
 
 __all__ = [
-    "INDEXED_FLAGS",
-    "INDEXED_INTEGERS",
-    "INDEXED_KEYWORDS",
     "Condition",
     "Flagged",
     "Match",
@@ -28,12 +27,6 @@ __all__ = [
     "of_version",
     "stale_versions",
 ]
-
-# Every payload field a filter below names, by type: each backend indexes them (``tenant`` as the tenant key),
-# so that filtered deletes and the "only finished versions" reads do not scan the collection.
-INDEXED_KEYWORDS = ("tenant", "source_id", "name", "modality", "kind", "content_hash", "mime_type")
-INDEXED_INTEGERS = ("page",)
-INDEXED_FLAGS = (UNFINISHED,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ import numpy as np
 
 from rag.config import QdrantSettings
 from rag.errors import StoreError, StoreUnavailableError
+from rag.records import PointPayload
 from rag.sparse import SparseVector
 from rag.store.base import StoreBase, has_terms
-from rag.store.filters import INDEXED_FLAGS, INDEXED_INTEGERS, INDEXED_KEYWORDS, Condition, Flagged, Match, Range, Where
+from rag.store.filters import Condition, Flagged, Match, Range, Where
 from rag.store.owner import OwnerLock
 from rag.store.protocol import StoreCapabilities
 from rag.store.records import UNFINISHED, PointRecord, QueryVector, StoredHit
@@ -181,18 +182,15 @@ class QdrantStore(StoreBase):
     def _create_payload_indexes(self) -> None:
         from qdrant_client import models
 
+        index_types: dict[str, Any] = {
+            "tenant": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            "keyword": models.PayloadSchemaType.KEYWORD,
+            "integer": models.PayloadSchemaType.INTEGER,
+            "flag": models.PayloadSchemaType.BOOL,
+        }
         with self._call("create_payload_index", write=True):
-            self._qc.create_payload_index(
-                self.collection,
-                "tenant",
-                field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-            )
-            for name in INDEXED_KEYWORDS[1:]:
-                self._qc.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.KEYWORD)
-            for name in INDEXED_INTEGERS:
-                self._qc.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.INTEGER)
-            for name in INDEXED_FLAGS:
-                self._qc.create_payload_index(self.collection, name, field_schema=models.PayloadSchemaType.BOOL)
+            for name, index in PointPayload.indexed_fields().items():
+                self._qc.create_payload_index(self.collection, name, field_schema=index_types[index])
 
     # -- primitives ------------------------------------------------------------------------------
 

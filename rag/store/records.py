@@ -28,7 +28,7 @@ _NAMESPACE = uuid.UUID("6f1c3c4e-5a8e-4d0b-9d7a-2b1f0e6c9a11")
 # ``kind`` of the one vector-less point per source that records what was ingested.
 SOURCE_KIND = "source"
 # Payload flag (``true``, or absent) of the points of a version that is not (or no longer) the finished one;
-# reads exclude them.
+# reads exclude them. The point payload declares it (``rag.records.PointPayload.unfinished``, indexed as a flag).
 UNFINISHED = "unfinished"
 
 

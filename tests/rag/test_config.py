@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from rag.config import Settings
+from tests.support import env_names
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,28 +64,10 @@ def test_unknown_setting_in_dotenv_is_refused(tmp_path: Path):
         Settings()
 
 
-def _fields(model: type, prefix: str = "RAG_") -> set[str]:
-    from pydantic import BaseModel
-
-    names: set[str] = set()
-    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
-        annotation = info.annotation
-        inner = [
-            a
-            for a in getattr(annotation, "__args__", (annotation,))
-            if isinstance(a, type) and issubclass(a, BaseModel)
-        ]
-        if inner:
-            names |= _fields(inner[0], f"{prefix}{name.upper()}__")
-        else:
-            names.add(f"{prefix}{name.upper()}")
-    return names
-
-
 def test_env_example_lists_every_setting_with_a_comment():
     text = (REPO / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*(RAG_[A-Z0-9_]+)=", text, flags=re.M))
-    assert listed == _fields(Settings)
+    assert listed == env_names(Settings)
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if re.match(r"^#?\s*RAG_", line):

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from rag.embedder import _whitespace_local
 
 
@@ -20,6 +22,7 @@ def test_token_spans_do_not_wait_for_an_embedding_in_progress(loaded_models: Cal
         assert spans == [[(0, 5), (6, 12)]]
 
 
+@pytest.mark.slow
 def test_tokenizing_and_embedding_at_once_from_two_threads(loaded_models: Callable[[str], Any]):
     embedder = loaded_models("minilm").embedders["text"]
     texts = [f"sentence number {i} about inverters and batteries" * 3 for i in range(64)]

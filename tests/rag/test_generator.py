@@ -291,6 +291,7 @@ def test_stub_lists_models_and_shuts_down_quickly_with_a_sleeping_handler() -> N
 # --- isolation ---
 
 
+@pytest.mark.integration  # a fresh Python process
 def test_import_is_cheap_and_litellm_never_leaves_localhost(stub: OpenAIStub, tmp_path: Path) -> None:
     """In a fresh interpreter without LITELLM_LOCAL_MODEL_COST_MAP: importing rag.generator does not import
     litellm, and a full request resolves and connects to 127.0.0.1 only (no price-list fetch)."""

@@ -260,3 +260,16 @@ def test_an_empty_rewrite_falls_back_too(make_rag):
     answer = rag.answer("What voids it?", history=HISTORY)
     assert any("rewrite was empty or too long" in n for n in answer.notes)
     assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
+
+
+def test_the_orchestrator_gets_the_reason_there_is_no_reranker_from_loading_it(make_settings, loaded_models):
+    """Not by finding the word in the facade's notes: other notes may mention reranking too."""
+    from rag.engine import RAG
+
+    rag = RAG(make_settings("minilm"), models=loaded_models("minilm"), generator=None, speech=None)
+    rag.notes.append("a note that mentions reranking and is not about the reranker")
+    try:
+        note = rag.orchestrator.rerank_note
+    finally:
+        rag.close()
+    assert note is not None and note.startswith("no reranker in profile offline")

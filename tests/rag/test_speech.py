@@ -36,6 +36,7 @@ def test_the_tiny_whisper_satisfies_the_role_and_reads_30_second_windows_at_16_k
     assert (whisper.sample_rate, whisper.window_s) == (16000, 30.0)
 
 
+@pytest.mark.slow  # a real Whisper model
 def test_a_window_of_noise_gives_ordered_segments_inside_the_window_and_a_language(whisper: WhisperRecognizer) -> None:
     samples = np.random.default_rng(0).normal(0, 0.1, 16000 * 12).astype(np.float32)
     assert whisper.detect_language(samples) in {"en", "de", "fr"}

@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.api.chat_input import strip_wrappers
@@ -37,6 +36,7 @@ from rag.api.deps import CallerDep, ServicesDep, StoreReady
 from rag.api.errors import ApiError, brief, error_body
 from rag.api.presenter import Presenter
 from rag.api.schemas import AnswerOut, Text
+from rag.api.streaming import event_stream, started
 from rag.errors import GenerationError, RagError
 from rag.records import Answer, Turn
 
@@ -113,20 +113,13 @@ def chat_completions(body: ChatRequest, request: Request, caller: CallerDep, ser
         answer = presenter.answer(services.rag.answer(question, tenant=caller.tenant, image=image, history=history))
         return completion.full(answer, notice)
     stream = services.rag.answer_stream(question, tenant=caller.tenant, image=image, history=history)
-    first = next(stream)  # retrieval and the model's first words: errors here still get an HTTP status
-    return _event_stream(completion.chunks(first, stream, notice))
+    return event_stream(completion.chunks(started(stream), notice))
 
 
 IMAGE_NOT_SEARCHED = (
     "The attached image could not be used: none of the models loaded on this server can search by image, "
     "so only the words of the question were searched."
 )
-
-
-def _event_stream(events: Iterator[str]) -> StreamingResponse:
-    return StreamingResponse(
-        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
 
 
 def _helper_reply(task: HelperTask, messages: list[ChatMessage], services: ServicesDep) -> str:
@@ -277,7 +270,7 @@ class _Completion:
         extra = {"task": task} if task else {}
         if not stream:
             return self._full({"content": text}, **extra)
-        return _event_stream(self._events(iter((text,)), extra))
+        return event_stream(self._events(iter((text,)), extra))
 
     def _events(self, pieces: Iterator[str], extra: dict[str, Any]) -> Iterator[str]:
         yield self._chunk({"role": "assistant", "content": ""})
@@ -297,12 +290,12 @@ class _Completion:
         }
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-    def chunks(self, first: str | Answer, rest: Iterator[str | Answer], notice: str = "") -> Iterator[str]:
+    def chunks(self, stream: Iterator[str | Answer], notice: str = "") -> Iterator[str]:
         yield self._chunk({"role": "assistant", "content": ""})
         if notice:
             yield self._chunk({"content": _noticed(notice)})
         try:
-            for item in _chain(first, rest):
+            for item in stream:
                 if isinstance(item, Answer):
                     answer = self.presenter.answer(item)
                     notes = citation_annotations(answer, _noticed(notice) + answer.text, self.presenter)
@@ -323,8 +316,3 @@ class _Completion:
 
 def _noticed(notice: str) -> str:
     return f"{notice}\n\n" if notice else ""
-
-
-def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
-    yield first
-    yield from rest

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
 from rag.api.deps import CallerDep, ServicesDep
 from rag.api.presenter import Presenter
 from rag.api.schemas import AnswerIn, AnswerOut, SearchIn, SearchOut
+from rag.api.streaming import event_stream, started
 from rag.errors import RagError
 from rag.records import Answer, Turn
 
@@ -54,21 +54,16 @@ def answer(body: AnswerIn, request: Request, caller: CallerDep, services: Servic
         answer = services.rag.answer(question, tenant=caller.tenant, filters=filters, image=image, history=history)
         return presenter.answer(answer)
     stream = services.rag.answer_stream(question, tenant=caller.tenant, filters=filters, image=image, history=history)
-    # Retrieval and the model's first words happen here, so that their errors still get an HTTP status.
-    first = next(stream)
-    return StreamingResponse(_events(first, stream, presenter), media_type="text/event-stream", headers=_NO_BUFFERING)
-
-
-_NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return event_stream(_events(started(stream), presenter))
 
 
 def sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(first: str | Answer, stream: Iterator[str | Answer], presenter: Presenter) -> Iterator[str]:
+def _events(stream: Iterator[str | Answer], presenter: Presenter) -> Iterator[str]:
     try:
-        for item in _chain(first, stream):
+        for item in stream:
             if isinstance(item, Answer):
                 yield sse("answer", presenter.answer(item).model_dump(mode="json"))
             elif item:
@@ -76,8 +71,3 @@ def _events(first: str | Answer, stream: Iterator[str | Answer], presenter: Pres
     except RagError as exc:
         log.warning("answer stream failed: %s", exc)
         yield sse("error", {"type": type(exc).__name__, "message": str(exc)})
-
-
-def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
-    yield first
-    yield from rest

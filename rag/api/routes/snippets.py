@@ -45,12 +45,13 @@ def snippet(
             raise ApiError(401, message, code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
         if caller.tenant != tenant:
             raise _not_found()
-    payload = services.rag.point(point_id, tenant=tenant) or {}
-    start, end = payload.get("start_s"), payload.get("end_s")
-    mime = str(payload.get("mime_type") or "")
-    if start is None or end is None or not mime.startswith(("audio/", "video/")):
+    point = services.rag.point(point_id, tenant=tenant)
+    if point is None or point.start_s is None or point.end_s is None:
         raise _not_found()
-    data = _encode(str(payload["path"]), float(start), min(float(end), float(start) + MAX_SNIPPET_S))
+    if not point.mime_type.startswith(("audio/", "video/")):
+        raise _not_found()
+    start, end = point.start_s, point.end_s
+    data = _encode(point.path, start, min(end, start + MAX_SNIPPET_S))
     if data is None:
         raise _not_found()
     return Response(data, media_type="audio/ogg", headers=_HEADERS)

@@ -81,7 +81,10 @@ def test_streamed_chat_chunks_follow_the_openai_format(make_client: Any) -> None
         headers=ACME,
         json={"model": "rag", "stream": True, "messages": [{"role": "user", "content": "warranty?"}]},
     ) as response:
+        headers = response.headers
         lines = [line for line in response.iter_lines() if line]
+    assert headers["content-type"].startswith("text/event-stream")
+    assert headers["cache-control"] == "no-cache" and headers["x-accel-buffering"] == "no"
     assert lines[-1] == "data: [DONE]"
     chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"

@@ -135,6 +135,7 @@ def test_answer_as_json_and_as_server_sent_events(make_client: Any) -> None:
     with client.stream("POST", "/v1/answer", headers=ACME, json={**question, "stream": True}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache" and response.headers["x-accel-buffering"] == "no"
         events = _sse(response.iter_lines())
     deltas = [data["text"] for name, data in events if name == "delta"]
     assert len(deltas) > 1 and "".join(deltas) == generator.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ documents = st.lists(
 )
 
 
+@pytest.mark.slow
 def test_tenants_never_see_or_touch_each_others_data(make_client: Any) -> None:
     client = make_client("clip", keys=KEYS)
     owned: dict[str, set[str]] = {t: set() for t in TENANTS}  # across examples: the store is shared

@@ -8,7 +8,7 @@ import pytest
 
 from rag.errors import EvalError
 from rag.eval.datasets import load_dataset
-from rag.testing.eval_data import BEIR_DOCS, BEIR_QUERIES, write_beir_sample, write_visual_sample
+from rag.eval.samples import BEIR_DOCS, BEIR_QUERIES, write_beir_sample, write_visual_sample
 
 
 def test_beir_sample_loads_with_graded_qrels_and_mteb_document_text(tmp_path: Path):

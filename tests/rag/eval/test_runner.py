@@ -16,7 +16,10 @@ from rag.eval import EvalReport, load_dataset, run_eval
 from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import evaluate, metric_names, per_query
 from rag.eval.runner import OFF_DOMAIN_QUERIES
-from rag.testing.eval_data import write_beir_sample, write_visual_sample
+from rag.eval.samples import write_beir_sample, write_visual_sample
+
+# Every test builds and searches an evaluation collection with real models: tens of seconds.
+pytestmark = pytest.mark.slow
 
 
 def _exact_rankings(model: Any, dataset: EvalDataset, k: int = 100) -> dict[str, list[str]]:

@@ -28,14 +28,26 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_store(engine: str, tmp_path: Path) -> Iterator[Callable[..., Store]]:
+def stores() -> Iterator[Callable[..., Store]]:
+    """:func:`open_store` for any engine and path; every store it opened is closed after the test, also when the
+    test fails (closing twice is harmless: a test may close one to open its path again)."""
     opened: list[Store] = []
 
-    def factory(path: Path | None = None, **settings: Any) -> Store:
-        store = open_store(engine, path or tmp_path / "q", **settings)
+    def factory(engine: str, path: Path, **settings: Any) -> Store:
+        store = open_store(engine, path, **settings)
         opened.append(store)
         return store
 
     yield factory
     for store in opened:
         store.close()
+
+
+@pytest.fixture
+def make_store(engine: str, tmp_path: Path, stores: Callable[..., Store]) -> Callable[..., Store]:
+    """A store of the test's engine (each test runs on every engine), at ``tmp_path / "q"`` by default."""
+
+    def factory(path: Path | None = None, **settings: Any) -> Store:
+        return stores(engine, path or tmp_path / "q", **settings)
+
+    return factory

@@ -20,7 +20,6 @@ from rag.store import (
     point_id,
     source_point_id,
 )
-from tests.rag.store.conftest import open_store
 
 SCHEMA = CollectionSchema((VectorSchema("text", 4, "text-model"), VectorSchema("image", 3, "image-model")))
 
@@ -298,6 +297,7 @@ def test_foreign_collection_is_refused(engine: str, make_store, tmp_path: Path):
         s.ensure_collection(SCHEMA)
 
 
+@pytest.mark.integration  # two Python processes
 def test_a_second_process_is_refused_in_one_line_naming_the_store_and_its_owner(
     engine: str, store: Store, tmp_path: Path
 ):
@@ -420,19 +420,19 @@ def test_a_thorough_scan_finds_unrecorded_versions_of_stores_from_before_the_fla
     assert store.unfinished("a", thorough=True) == [] and store.count("a") == 1
 
 
-def test_edge_refuses_a_local_mode_store_of_an_earlier_version_instead_of_reading_it_empty(tmp_path: Path):
-    local = open_store("local", tmp_path / "q")
+def test_edge_refuses_a_local_mode_store_of_an_earlier_version_instead_of_reading_it_empty(tmp_path: Path, stores):
+    local = stores("local", tmp_path / "q")
     local.ensure_collection(SCHEMA)
     local.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
     local.close()
     with pytest.raises(StoreError, match=r"local mode.*`rag migrate --from local --to edge`.*EMBEDDED=local"):
-        open_store("edge", tmp_path / "q")
+        stores("edge", tmp_path / "q")
 
 
-def test_edge_searches_run_while_another_thread_writes(tmp_path: Path):
+def test_edge_searches_run_while_another_thread_writes(tmp_path: Path, stores):
     import threading
 
-    store = open_store("edge", tmp_path / "q")
+    store = stores("edge", tmp_path / "q")
     store.ensure_collection(SCHEMA)
     store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0]) for i in range(50)])
     errors: list[BaseException] = []
@@ -459,7 +459,6 @@ def test_edge_searches_run_while_another_thread_writes(tmp_path: Path):
         searches += 1
     writer.join()
     assert errors == [] and store.count("a") == 50  # every written point is hidden (flagged) again
-    store.close()
 
 
 def test_index_state_says_searches_are_exact_where_no_hnsw_index_is_built(make_store):

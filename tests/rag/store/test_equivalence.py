@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -122,6 +123,7 @@ def _reads(store: Store) -> Any:
     )
 
 
+@pytest.mark.slow  # 30 random sequences on both engines
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(operation, min_size=1, max_size=12))
 def test_edge_and_qdrant_client_answer_every_sequence_alike(ops: list[tuple[Any, ...]]):

@@ -89,11 +89,11 @@ def _searches(store: Store) -> list[list[tuple[str, float]]]:
     return results
 
 
-def test_edge_to_server_and_back_keeps_every_point_and_every_search_result(tmp_path: Path):
-    edge = open_store("edge", tmp_path / "edge")
+def test_edge_to_server_and_back_keeps_every_point_and_every_search_result(tmp_path: Path, stores):
+    edge = stores("edge", tmp_path / "edge")
     _fill(edge)
-    server = open_store("local", tmp_path / "server")  # local mode stands in for a Qdrant server
-    back = open_store("edge", tmp_path / "back")
+    server = stores("local", tmp_path / "server")  # local mode stands in for a Qdrant server
+    back = stores("edge", tmp_path / "back")
 
     out = migrate(edge, server, resume="again")
     home = migrate(server, back, resume="again")
@@ -105,18 +105,16 @@ def test_edge_to_server_and_back_keeps_every_point_and_every_search_result(tmp_p
     assert _searches(server) == _searches(edge) == _searches(back)
     assert back.collection_schema() == server.collection_schema() == SCHEMA
     assert back.unfinished() == edge.unfinished() and len(back.unfinished()) == 1
-    for store in (edge, server, back):
-        store.close()
 
 
 class _Stop(Exception):
     pass
 
 
-def test_a_copy_that_stopped_is_refused_until_run_again_and_then_skips_what_is_there(tmp_path: Path):
-    source = open_store("local", tmp_path / "old")
+def test_a_copy_that_stopped_is_refused_until_run_again_and_then_skips_what_is_there(tmp_path: Path, stores):
+    source = stores("local", tmp_path / "old")
     _fill(source)
-    target = open_store("edge", tmp_path / "new")
+    target = stores("edge", tmp_path / "new")
     pages = 0
 
     def stop_after_two(_: int) -> None:
@@ -130,16 +128,14 @@ def test_a_copy_that_stopped_is_refused_until_run_again_and_then_skips_what_is_t
     target.close()
     # no other run reads the half-filled store
     with pytest.raises(StoreError, match=r"did not finish; run `rag migrate --from local --to edge` again"):
-        open_store("edge", tmp_path / "new")
+        stores("edge", tmp_path / "new")
 
     target = _unopened_edge(tmp_path / "new")
     report = migrate(source, target, resume="again", page=16)
     assert report.skipped == 32 and report.written == report.points - 32
     target.close()
-    again = open_store("edge", tmp_path / "new")  # the marker is gone
+    again = stores("edge", tmp_path / "new")  # the marker is gone
     assert _snapshot(again) == _snapshot(source)
-    again.close()
-    source.close()
 
 
 def _unopened_edge(path: Path) -> Store:
@@ -150,31 +146,27 @@ def _unopened_edge(path: Path) -> Store:
     return EdgeStore(QdrantSettings(collection="t"), path=path)
 
 
-def test_counts_are_checked_at_the_end(tmp_path: Path):
-    source = open_store("edge", tmp_path / "a")
+def test_counts_are_checked_at_the_end(tmp_path: Path, stores):
+    source = stores("edge", tmp_path / "a")
     _fill(source, sources=2)
-    target = open_store("edge", tmp_path / "b")
+    target = stores("edge", tmp_path / "b")
     target.ensure_collection(SCHEMA)
     target.upsert([PointRecord(point_id("z", "/other", "h", "c"), {"text": np.ones(4)}, {"tenant": "z"})])
     with pytest.raises(StoreError, match=r"0 point\(s\) missing, 1 not in the source"):
         migrate(source, target, resume="again")
-    source.close()
-    target.close()
 
 
-def test_a_target_built_with_other_models_is_refused(tmp_path: Path):
+def test_a_target_built_with_other_models_is_refused(tmp_path: Path, stores):
     from rag.errors import SchemaMismatchError
 
-    source = open_store("edge", tmp_path / "a")
+    source = stores("edge", tmp_path / "a")
     _fill(source, sources=1)
-    target = open_store("local", tmp_path / "b")
+    target = stores("local", tmp_path / "b")
     target.ensure_collection(CollectionSchema((VectorSchema("text", 4, "another-model"),)))
     with pytest.raises(SchemaMismatchError):
         migrate(source, target, resume="again")
     with pytest.raises(StoreError, match="same store"):
         migrate(source, source, resume="again")
-    source.close()
-    target.close()
 
 
 def test_cli_migrates_a_local_mode_store_of_an_earlier_version_into_edge_in_place(

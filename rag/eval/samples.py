@@ -9,7 +9,7 @@
 * :func:`write_visual_sample` — a visual-document set: page images (colour and printed word differ) in
   ``corpus.jsonl`` + ``images/``, queries naming the colours, one relevant page each.
 
-``python -m rag.testing.eval_data OUT_DIR`` writes both (``OUT_DIR/beir-sample``, ``OUT_DIR/visual-sample``).
+``python -m rag.eval.samples OUT_DIR`` writes both (``OUT_DIR/beir-sample``, ``OUT_DIR/visual-sample``).
 """
 
 from __future__ import annotations
