@@ -19,6 +19,7 @@ from rag.config import RetrievalSettings
 from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.records import Hit, SearchFilters
+from rag.regions import ANCHORS, hit_regions
 from rag.relevance import Calibrator, cosine
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
@@ -196,6 +197,7 @@ class Retriever:
 
 def to_hit(stored: StoredHit, rank: int) -> Hit:
     p: Mapping[str, Any] = stored.payload
+    anchors = [tuple(a) for a in p.get(ANCHORS) or ()]
     return Hit(
         id=stored.id,
         rank=rank,
@@ -214,4 +216,6 @@ def to_hit(stored: StoredHit, rank: int) -> Hit:
         text=p.get("text"),
         image_ref=p.get("image_ref"),
         tenant=p["tenant"],
+        anchors=anchors,
+        regions=hit_regions(p["kind"], p.get("page"), anchors),
     )
