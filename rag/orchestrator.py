@@ -30,6 +30,7 @@ from rag.config import Settings
 from rag.errors import GenerationError
 from rag.media import MediaStore
 from rag.records import Answer, Citation, Hit, RerankInfo, SearchFilters, Turn
+from rag.regions import ground
 from rag.retriever import Retriever
 
 if TYPE_CHECKING:
@@ -133,14 +134,16 @@ class QueryOrchestrator:
         if self.generator is None:
             shown = " ".join(t.text for t in turns if t.role == "assistant")
             text, cited = self._extract(question, query or question, sources, shown)
-            return Answer(
-                question=question,
-                text=text,
-                outcome="extractive",
-                sources=sources,
-                cited=cited,
-                notes=[NO_LLM_NOTE],
-                rerank=retrieved.rerank,
+            return ground(
+                Answer(
+                    question=question,
+                    text=text,
+                    outcome="extractive",
+                    sources=sources,
+                    cited=cited,
+                    notes=[NO_LLM_NOTE],
+                    rerank=retrieved.rerank,
+                )
             )
         return None
 
@@ -242,7 +245,7 @@ class QueryOrchestrator:
         assert self.generator is not None
         cited = parse_citations(text, [s.number for s in sources])
         notes = [*notes] if cited else [*notes, "the answer cites no source"]
-        return Answer(
+        answer = Answer(
             question=question,
             text=text,
             outcome="answered",
@@ -252,6 +255,7 @@ class QueryOrchestrator:
             notes=notes,
             rerank=retrieved.rerank,
         )
+        return ground(answer)  # each cited source's regions narrowed to the sentences the answer relies on
 
     def answer(
         self,
