@@ -93,7 +93,13 @@ def draw(image: Image.Image, boxes: Sequence[Box], *, crop: bool = False) -> Ima
     pen = ImageDraw.Draw(overlay)
     line = max(1, round(max(width, height) / 400))
     for x0, y0, x1, y1 in boxes:
-        box = (math.floor(x0 * width), math.floor(y0 * height), math.ceil(x1 * width), math.ceil(y1 * height))
+        pad = line + round(0.15 * (y1 - y0) * height)  # text boxes are tight to the glyphs: keep the outline off them
+        box = (
+            math.floor(x0 * width) - pad,
+            math.floor(y0 * height) - pad,
+            math.ceil(x1 * width) + pad,
+            math.ceil(y1 * height) + pad,
+        )
         pen.rectangle(box, fill=_FILL, outline=_OUTLINE, width=line)
     shown = PILImage.alpha_composite(base, overlay).convert("RGB")
     if crop and boxes:
