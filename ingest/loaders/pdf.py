@@ -1,9 +1,9 @@
 """PDF files with pypdfium2: per page, one rendered ``page`` item and the page text's ``text`` chunks.
 
 Each text chunk carries where its characters are on the page (``extra["anchors"]``, :mod:`rag.regions`): the
-boxes of its line runs, from PDFium's text rectangles (one call per line; character boxes only for a line
-that PDFium splits into several rectangles, to find where each begins), so an answer can highlight the
-sentence it cites on the page render.
+boxes of its line runs, from PDFium's text rectangles (one call per line, and a few more, bisecting, where
+PDFium makes several rectangles of one line: columns, table cells, a change of font), so an answer can
+highlight the sentence it cites on the page render.
 
 Pages are processed one at a time (rendered, text extracted, PDFium objects closed) before anything is
 yielded, so memory stays bounded by one page. The render scale is ``render_dpi / 72``, lowered for huge pages
@@ -222,25 +222,24 @@ def _runs(textpage: pdfium.PdfTextPage, start: int, end: int) -> list[tuple[int,
         return []
     if len(rects) == 1:
         return [(start, end, rects[0])]
-    # Several rectangles: which chars each holds, from the chars' centres (PDFium lists them in text order).
-    owner: list[int] = []
-    current = 0
-    left, bottom, right, top = (ctypes.c_double() for _ in range(4))
-    for index in range(start, end):
-        if pdfium_c.FPDFText_GetCharBox(textpage, index, left, right, bottom, top) and right.value > left.value:
-            cx, cy = (left.value + right.value) / 2, (bottom.value + top.value) / 2
-            for j in range(current, len(rects)):
-                x0, y0, x1, y1 = rects[j]
-                if x0 <= cx <= x1 and y0 <= cy <= y1:
-                    current = j
-                    break
-        owner.append(current)
+    # Several rectangles, in text order: where each begins, by bisection on how many rectangles a prefix of
+    # the line makes (a few PDFium calls per rectangle rather than one per character).
+    firsts = [start]
+    for k in range(1, len(rects)):
+        lo, hi = firsts[-1] + 1, end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if textpage.count_rects(start, mid - start) > k:
+                hi = mid
+            else:
+                lo = mid + 1
+        firsts.append(lo - 1)
+    firsts.append(end)
     runs: list[tuple[int, int, Box]] = []
     for j, rect in enumerate(rects):
-        held = [start + i for i, o in enumerate(owner) if o == j]
-        if not held:
+        a, b = firsts[j], firsts[j + 1]
+        if a >= b:
             continue
-        a, b = held[0], held[-1] + 1
         if runs:
             pa, _, (x0, y0, x1, y1) = runs[-1]
             height = max(y1 - y0, rect[3] - rect[1], 1.0)
