@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cue", "find_sidecars", "parse_subtitles", "read_subtitles", "text_between"]
+__all__ = ["Cue", "cues_between", "find_sidecars", "parse_subtitles", "read_subtitles", "text_between"]
 
 SUFFIXES = (".vtt", ".srt")
 
@@ -85,10 +85,19 @@ def _beside(path: Path, folder: Path) -> bool:
     return path.is_file() and Path(os.path.realpath(path)).parent == folder
 
 
+def cues_between(cues: Iterable[Cue], start_s: float, end_s: float) -> list[Cue]:
+    """The cues that overlap ``[start_s, end_s)``, in order; a line repeated by the next cue is one cue
+    (spanning both)."""
+    lines: list[Cue] = []
+    for cue in cues:
+        if cue.end_s > start_s and cue.start_s < end_s:
+            if lines and lines[-1].text == cue.text:
+                lines[-1] = Cue(lines[-1].start_s, max(lines[-1].end_s, cue.end_s), cue.text)
+            else:
+                lines.append(cue)
+    return lines
+
+
 def text_between(cues: Iterable[Cue], start_s: float, end_s: float) -> str:
     """The text of the cues that overlap ``[start_s, end_s)``, in order, without repeating a line."""
-    lines: list[str] = []
-    for cue in cues:
-        if cue.end_s > start_s and cue.start_s < end_s and (not lines or lines[-1] != cue.text):
-            lines.append(cue.text)
-    return " ".join(lines)
+    return " ".join(cue.text for cue in cues_between(cues, start_s, end_s))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rag.config import Settings
     from rag.engine import RAG
-    from rag.records import Hit, IngestReport
+    from rag.records import Answer, Hit, IngestReport
     from rag.store import Store
 
 __all__ = ["main"]
@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--tenant")
     ask.add_argument("--source", action="append", help="only this source (path or file name); repeatable")
     ask.add_argument("--modality", action="append", choices=["text", "image", "video", "audio"], help="repeatable")
+    ask.add_argument(
+        "--show",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="write the cited page crops with the cited sentences highlighted to DIR (default: DATA_DIR/highlights) "
+        "and print their paths",
+    )
 
     sources = sub.add_parser("sources", help="list ingested sources")
     sources.add_argument("--tenant")
@@ -386,6 +394,8 @@ def _ask(args: argparse.Namespace, rag: RAG) -> int:
         answer = rag.answer(args.text, tenant=args.tenant, filters=filters)
         _announce(rag)
         print(answer.model_dump_json(indent=2))
+        for number, path in _show(args.show, answer, rag):
+            _say(f"rag: [{number}] highlighted: {_rel(str(path))}")
         return 0
     _announce(rag)
     final: Answer | None = None
@@ -414,7 +424,34 @@ def _ask(args: argparse.Namespace, rag: RAG) -> int:
             print(f"  [{source.number}] {location}{score}")
             if hit.image_ref:
                 print(f"      image: {_rel(str(rag.media_file(hit.image_ref)))}")
+    for number, path in _show(args.show, final, rag):
+        print(f"  [{number}] highlighted: {_rel(str(path))}")
     return 0
+
+
+def _show(folder: str | None, answer: Answer, rag: RAG) -> list[tuple[int, Path]]:
+    """``rag ask --show``: each cited source with regions on a page render, written as the highlighted crop
+    ``<n>-<file>-p<page>.jpg`` to ``folder`` (empty: ``DATA_DIR/highlights``); (number, path) of each."""
+    from rag.highlight import draw
+
+    if folder is None:
+        return []
+    target = Path(folder) if folder else rag.settings.data_dir / "highlights"
+    written: list[tuple[int, Path]] = []
+    cited = set(answer.cited)
+    for source in answer.sources:
+        hit = source.hit
+        if source.number not in cited or not hit.regions or hit.image_ref is None or hit.kind == "page":
+            continue
+        image = rag.open_image(hit.image_ref)
+        if image is None:
+            _say(f"rag: [{source.number}] the page render {hit.image_ref} is missing: nothing to highlight")
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{source.number}-{Path(hit.path).stem}-p{hit.page}.jpg"
+        draw(image, [(r.x0, r.y0, r.x1, r.y1) for r in hit.regions], crop=True).save(path, format="JPEG", quality=90)
+        written.append((source.number, path))
+    return written
 
 
 def _run_sources(args: argparse.Namespace, rag: RAG) -> int:

@@ -48,7 +48,7 @@ PROFILES: dict[Profile, dict[str, str]] = {
         "video": "Qwen/Qwen3-VL-Embedding-2B",
         # Sounds (applause, music, an alarm) as well as speech: ClapModel's text and audio towers, loaded by
         # sentence-transformers (checked with a tiny random ClapModel in the tests). Optional: when it is not
-        # downloaded, the profile loads without the audio vector (see rag.models).
+        # downloaded, the profile loads without the audio vector (see rag.loading).
         "audio": "laion/clap-htsat-unfused",
     },
     "cpu": {

@@ -420,6 +420,10 @@ class RAG:
         point = PointPayload.from_payload(found[0].payload)
         return None if point.tenant != self._tenant(tenant) or point.unfinished else point
 
+    def open_image(self, ref: str) -> Image.Image | None:
+        """The stored image behind a media reference, decoded (RGB); None when it is gone or unreadable."""
+        return self._media.open_image(ref)
+
     def media_file(self, ref: str | MediaRef) -> Path:
         """The stored image file behind a media reference (it may be gone); :class:`rag.media.InvalidMediaRefError`
         when the reference is malformed or leads out of its tenant's folder."""

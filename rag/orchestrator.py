@@ -38,6 +38,7 @@ from rag.prompt import (
     standalone_question_messages,
 )
 from rag.records import Answer, Citation, Hit, RerankInfo, SearchFilters, Turn
+from rag.regions import ground
 from rag.retriever import Retriever
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ class QueryOrchestrator:
             picked = best_sentences([question, query], sources, embedder, shown=shown)
             if picked:
                 text, cited = extractive_text(picked, sources)
-        return Answer(
+        answer = Answer(
             question=question,
             text=text,
             outcome="extractive",
@@ -225,6 +226,7 @@ class QueryOrchestrator:
             notes=[NO_LLM_NOTE],
             rerank=retrieved.rerank,
         )
+        return ground(answer)  # each cited source's regions narrowed to the sentences quoted
 
     def _threshold(self, retrieved: Retrieved) -> str:
         if retrieved.rerank.applied:
@@ -235,7 +237,7 @@ class QueryOrchestrator:
         """The model's answer, with the source numbers it cited (a note when it cited none)."""
         cited = parse_citations(text, [s.number for s in prepared.sources])
         notes = prepared.notes if cited else [*prepared.notes, "the answer cites no source"]
-        return Answer(
+        answer = Answer(
             question=prepared.question,
             text=text,
             outcome="answered",
@@ -245,6 +247,7 @@ class QueryOrchestrator:
             notes=notes,
             rerank=prepared.rerank,
         )
+        return ground(answer)  # each cited source's regions narrowed to the sentences the answer relies on
 
     # -- follow-ups ------------------------------------------------------------------------------
 

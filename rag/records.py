@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_MODALITY",
+    "Anchor",
     "Answer",
     "AnswerOutcome",
     "AudioClip",
@@ -33,6 +34,7 @@ __all__ = [
     "Omitted",
     "PayloadIndex",
     "PointPayload",
+    "Region",
     "RerankInfo",
     "SearchFilters",
     "Source",
@@ -227,6 +229,22 @@ def format_timestamp(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+class Region(_Boundary):
+    """A box on a page, in fractions (0-1) of the page as rendered: top-left origin, page rotation and crop box
+    applied, so it fits a render of any size."""
+
+    page: int
+    x0: float = Field(ge=0, le=1)
+    y0: float = Field(ge=0, le=1)
+    x1: float = Field(ge=0, le=1)
+    y1: float = Field(ge=0, le=1)
+
+
+# Where a char range of a hit's text lies (rag.regions): ``(start, end, x0, y0, x1, y1)`` a line's box on the
+# page, or ``(start, end, start_s, end_s)`` a subtitle or transcript line's times.
+Anchor = tuple[float, ...]
+
+
 class Hit(_Boundary):
     """One search result with everything later stages need to show and cite it."""
 
@@ -258,6 +276,14 @@ class Hit(_Boundary):
     )
     scores: dict[str, float] = Field(
         default_factory=dict, description="Raw score per dense named vector (cosine), for debugging."
+    )
+    regions: list[Region] = Field(
+        default_factory=list,
+        description="Where the text is on its page (line boxes; narrowed to the cited sentences in an answer), "
+        "or the whole page for a page render; empty for text without positions (HTML, Markdown, subtitles).",
+    )
+    anchors: list[Anchor] = Field(
+        default_factory=list, exclude=True, repr=False, description="Stored positions of the text (rag.regions)."
     )
 
     @property

@@ -21,6 +21,7 @@ from rag.embedder import Embedder
 from rag.errors import RetrievalError
 from rag.fusion import fuse_calibrated
 from rag.records import AudioClip, Hit, PointPayload, SearchFilters
+from rag.regions import ANCHORS, hit_regions
 from rag.relevance import Calibrator, cosine, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
@@ -227,6 +228,7 @@ class Retriever:
 
 def to_hit(stored: StoredHit, rank: int) -> Hit:
     p = PointPayload.from_payload(stored.payload)
+    anchors = [tuple(a) for a in p.extra.get(ANCHORS) or ()]
     return Hit(
         id=stored.id,
         rank=rank,
@@ -245,4 +247,6 @@ def to_hit(stored: StoredHit, rank: int) -> Hit:
         text=p.text,
         image_ref=p.image_ref,
         tenant=p.tenant,
+        anchors=anchors,
+        regions=hit_regions(p.kind, p.page, anchors),
     )

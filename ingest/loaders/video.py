@@ -31,10 +31,11 @@ import numpy as np
 from ingest.imaging import fit_pixels
 from ingest.loaders.base import require_nonempty
 from ingest.sounds import Sounds
-from ingest.subtitles import Cue, find_sidecars, read_subtitles, text_between
+from ingest.subtitles import Cue, cues_between, find_sidecars, read_subtitles
 from ingest.transcripts import Soundtrack
 from rag.errors import SourceLoadError
-from rag.records import Item, Source, VideoClip
+from rag.records import Anchor, Item, Source, VideoClip
+from rag.regions import ANCHORS, chunk_anchors, time_anchors
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunker
@@ -310,9 +311,17 @@ class VideoLoader:
                 extra={"fps": clip.fps, "frame_count": int(clip.frames.shape[0])},
                 **common,
             )
-        text = text_between(cues, start, end)
+        lines = cues_between(cues, start, end)
+        text, anchors = _timed_text(lines)
         for n, chunk in enumerate(self.chunker.chunk(text) if text else []):
-            yield Item(kind="text", locator=f"{base}/subtitles-{n}", text=chunk.text, image_of=key_locator, **common)
+            yield Item(
+                kind="text",
+                locator=f"{base}/subtitles-{n}",
+                text=chunk.text,
+                image_of=key_locator,
+                extra={ANCHORS: chunk_anchors(anchors, chunk.start, chunk.end)},
+                **common,
+            )
 
     def _fit_frames(self, frames: np.ndarray) -> np.ndarray:
         from PIL import Image
@@ -353,14 +362,25 @@ class _SpokenText:
                 break
             self._held.append(Cue(segment.start_s - self.shift, segment.end_s - self.shift, segment.text))
         self._held = [cue for cue in self._held if cue.end_s > start]
-        text = text_between(self._held, start, end)
+        text, anchors = _timed_text(cues_between(self._held, start, end))
         base = f"clip-{index:05d}"
         extra = {"language": self.track.language, "speech_model": self.track.recognizer.model_id}
-        common: dict[str, Any] = {"start_s": round(start, 3), "end_s": round(end, 3), "title": title, "extra": extra}
+        common: dict[str, Any] = {"start_s": round(start, 3), "end_s": round(end, 3), "title": title}
         for n, chunk in enumerate(self.chunker.chunk(text) if text else []):
             yield Item(
-                kind="text", locator=f"{base}/speech-{n}", text=chunk.text, image_of=f"{base}/keyframe", **common
+                kind="text",
+                locator=f"{base}/speech-{n}",
+                text=chunk.text,
+                image_of=f"{base}/keyframe",
+                extra={**extra, ANCHORS: chunk_anchors(anchors, chunk.start, chunk.end)},
+                **common,
             )
+
+
+def _timed_text(lines: list[Cue]) -> tuple[str, list[Anchor]]:
+    """The text of a window's subtitle or transcript lines, and where each line is in it with its times, so a
+    citation of one line narrows to that line's times (:mod:`rag.regions`)."""
+    return " ".join(cue.text for cue in lines), time_anchors([(cue.text, cue.start_s, cue.end_s) for cue in lines])
 
 
 def _why(exc: BaseException) -> str:

@@ -6,6 +6,10 @@ The reference starts with the tenant, so a link opens that tenant's image only, 
 An excerpt link (a chat answer's citation, :meth:`LinkSigner.excerpt_url`) carries the excerpt itself (its
 location, text and image link, compressed) in a token signed the same way under its own prefix, so that the
 server needs no lookup to show it and each numbered source of an answer has a URL of its own.
+
+A highlight link (:meth:`LinkSigner.highlight_url`) shows a page render with regions drawn on it: the signature
+covers the reference, the region set and the crop flag together, so neither can be changed, nor the region
+set moved to another image.
 """
 
 from __future__ import annotations
@@ -62,6 +66,21 @@ class LinkSigner:
 
     def verify_snippet(self, tenant: str, point_id: str, expires: str | None, signature: str | None) -> bool:
         return self.verify(f"{_SNIPPET}{tenant}/{point_id}", expires, signature)
+
+    @staticmethod
+    def highlighted(ref: str, regions: str, crop: bool) -> str:
+        """What a highlight link signs in place of the bare reference (which no plain image link signs)."""
+        return f"{ref}\nhighlight={regions}\ncrop={int(crop)}"
+
+    def highlight_url(self, base: str, ref: str, regions: str, *, crop: bool) -> str:
+        """Absolute (when ``base`` is) signed URL of the image behind ``ref`` with ``regions`` (an ``hl``
+        parameter, :func:`rag.highlight.encode_regions`) drawn on it, cut around them when ``crop``."""
+        params = {
+            "hl": regions,
+            **({"crop": "true"} if crop else {}),
+            **self.query(self.highlighted(ref, regions, crop)),
+        }
+        return f"{base.rstrip('/')}/v1/media/{quote(ref)}?{urlencode(params)}"
 
     def excerpt_url(self, base: str, excerpt: Mapping[str, str | None]) -> str:
         """Absolute (when ``base`` is) signed URL of a page that shows ``excerpt`` (string fields)."""

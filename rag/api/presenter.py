@@ -14,6 +14,7 @@ from rag.api.errors import ApiError, brief
 from rag.api.schemas import AnswerOut, CitationOut, FiltersIn, HitOut, SourceOut
 from rag.embedder import audio_format_of
 from rag.errors import RetrievalError, SourceLoadError
+from rag.highlight import encode_regions
 from rag.records import Answer, AudioClip, Hit, SearchFilters
 from rag.store import SourceRecord, source_point_id
 
@@ -125,6 +126,9 @@ class Presenter:
             image_url=self.image_url(hit.image_ref),
             thumbnail_url=self.image_url(hit.image_ref, "thumb"),
             audio_url=self.snippet_url(hit),
+            regions=hit.regions,
+            highlight_url=self.highlight_url(hit, crop=False),
+            crop_url=self.highlight_url(hit, crop=True),
         )
 
     def snippet_url(self, hit: Hit) -> str | None:
@@ -132,6 +136,12 @@ class Presenter:
         if hit.start_s is None or hit.end_s is None or not hit.mime_type.startswith(("audio/", "video/")):
             return None
         return self.services.links.snippet_url(self.base_url, hit.tenant, hit.id)
+
+    def highlight_url(self, hit: Hit, *, crop: bool) -> str | None:
+        """A signed link to the hit's page render with its regions drawn (None for a whole page: nothing to show)."""
+        if hit.image_ref is None or hit.kind == "page" or not hit.regions:
+            return None
+        return self.services.links.highlight_url(self.base_url, hit.image_ref, encode_regions(hit.regions), crop=crop)
 
     def excerpt_url(self, hit: HitOut) -> str:
         """A signed link to a page showing this hit (its own URL per hit: chat clients merge citations that share
@@ -141,7 +151,7 @@ class Presenter:
             "id": hit.id,
             "location": hit.location,
             "text": text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS].rstrip() + " […]",
-            "image_url": hit.image_url,
+            "image_url": hit.highlight_url or hit.image_url,
             "audio_url": hit.audio_url,
         }
         return self.services.links.excerpt_url(self.base_url, excerpt)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from rag.api.jobs import JobView
-from rag.records import AnswerOutcome, Kind, Modality, RerankInfo
+from rag.records import AnswerOutcome, Kind, Modality, Region, RerankInfo
 
 __all__ = [
     "AnswerIn",
@@ -136,6 +136,16 @@ class HitOut(BaseModel):
     audio_url: str | None = Field(
         default=None, description="Signed link to the sound of the cited time range (audio and video sources)."
     )
+    regions: list[Region] = Field(
+        default_factory=list,
+        description="Where the text is on the page render, in fractions of it (top-left origin): line boxes, "
+        "narrowed to the sentences an answer cites; the whole page for a page render; empty when the text has "
+        "no positions (HTML, Markdown, plain text, subtitles).",
+    )
+    highlight_url: str | None = Field(
+        default=None, description="Signed link to the page render with the regions drawn on it (when it has some)."
+    )
+    crop_url: str | None = Field(default=None, description="The same, cut around the regions with a margin.")
 
 
 class SearchOut(BaseModel):

@@ -130,3 +130,30 @@ def test_info_says_how_searches_run(tmp_path: Path, cli_env: dict[str, str]):
     info = _run(["info"], cli_env, tmp_path)
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["search"] == "no collection yet"  # then "exact search (N points)"
+
+
+def test_ask_show_writes_the_highlighted_crops(tmp_path: Path, cli_env: dict[str, str]):
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt", format=(600, 800))
+    pdf.set_font("helvetica", size=12)
+    pdf.add_page()
+    for i, line in enumerate(["Rockets burn fuel to produce thrust.", "Thrust lifts them into orbit around Earth."]):
+        pdf.text(60, 200 + 40 * i, line)
+    pdf.output(str(tmp_path / "rockets.pdf"))
+    assert _run(["ingest", str(tmp_path / "rockets.pdf"), "--no-progress"], cli_env, tmp_path).returncode == 0
+
+    ask = _run(["ask", "what burns fuel?", "--json", "--show", "crops"], cli_env, tmp_path)
+    assert ask.returncode == 0, ask.stderr
+    hits = [s["hit"] for s in json.loads(ask.stdout)["sources"] if s["hit"]["kind"] == "text"]
+    assert hits and all(r["page"] == 1 for r in hits[0]["regions"]) and hits[0]["regions"]
+    assert "highlighted: crops/1-rockets-p1.jpg" in ask.stderr
+
+    streamed = _run(["ask", "what burns fuel?", "--modality", "text", "--show"], cli_env, tmp_path)
+    assert streamed.returncode == 0, streamed.stderr
+    [line] = [x for x in streamed.stdout.splitlines() if "highlighted:" in x]
+    crop = Path(line.split("highlighted: ", 1)[1])
+    crop = crop if crop.is_absolute() else tmp_path / crop
+    assert crop.parent == tmp_path / "data" / "highlights"
+    with Image.open(crop) as image:
+        assert image.width < 600 * 110 / 72  # a crop, not the whole page render

@@ -269,7 +269,8 @@ def test_the_orchestrator_gets_the_reason_there_is_no_reranker_from_loading_it(m
     rag = RAG(make_settings("minilm"), models=loaded_models("minilm"), generator=None, speech=None)
     rag.notes.append("a note that mentions reranking and is not about the reranker")
     try:
-        note = rag.orchestrator.rerank_note
+        rag.warm_up()
+        note = rag._orchestrator.rerank_note
     finally:
         rag.close()
     assert note is not None and note.startswith("no reranker in profile offline")

@@ -14,7 +14,8 @@ to the answer model as a plain chat, or without one get a valid reply built from
 Sources come three ways: as ``url_citation`` annotations, one per numbered source in order, each with its own
 signed link to the excerpt and its location as the title (Open WebUI turns them into source chips, which
 ``[n]`` in the text points at); as a numbered Markdown list after the answer, with the signed links and
-thumbnails of their images, which every client renders (``RAG_API__SOURCES_MARKDOWN``); and as structured
+thumbnails of their images (for a PDF passage, the crop of its page with the cited sentences highlighted),
+which every client renders (``RAG_API__SOURCES_MARKDOWN``); and as structured
 data in a ``sources`` field that SDKs keep as an extra attribute.
 """
 
@@ -212,12 +213,13 @@ def sources_markdown(answer: AnswerOut) -> str:
         hit = source.hit
         line = f"{source.number}. {hit.location}"
         if hit.image_url:
-            line += f" — [image]({hit.image_url})"
+            line += f" — [image]({hit.highlight_url or hit.image_url})"
         lines.append(line)
-    images = [s.hit for s in shown if s.hit.thumbnail_url]
+    # A PDF passage shows the highlighted crop of its page (where it is); other images their thumbnail.
+    images = [s.hit for s in shown if s.hit.crop_url or s.hit.thumbnail_url]
     if images:
         lines.append("")
-        lines.extend(f"![{h.location}]({h.thumbnail_url})" for h in images)
+        lines.extend(f"![{h.location}]({h.crop_url or h.thumbnail_url})" for h in images)
     return "\n".join(lines)
 
 

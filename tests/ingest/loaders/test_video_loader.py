@@ -120,3 +120,16 @@ def test_videos_over_the_length_cap_are_refused(tmp_path: Path) -> None:
     video = make_video(tmp_path / "v.mp4", [("red", 3)])
     with pytest.raises(SourceLoadError, match="over the cap"):
         list(_loader(max_duration_s=2).load(_source(video)))
+
+
+def test_subtitle_text_knows_each_lines_times(tmp_path: Path) -> None:
+    """A clip's subtitle text keeps where each line is and when it is said, so a citation of one line narrows to
+    its times; a line repeated by the next cue is one line spanning both."""
+    from rag.regions import ANCHORS
+
+    video = make_video(tmp_path / "talk.mp4", [("red", 8)])
+    cues = [(0.5, 2.0, "the battery warranty"), (2.0, 3.0, "the battery warranty"), (5.0, 7.5, "ten years on parts")]
+    write_srt(tmp_path / "talk.srt", cues)
+    [text] = _kinds(list(_loader(clip_s=8, overlap_s=0).load(_source(video))), "text")
+    assert text.text == "the battery warranty ten years on parts"
+    assert [tuple(a) for a in text.extra[ANCHORS]] == [(0, 20, 0.5, 3.0), (21, 39, 5.0, 7.5)]

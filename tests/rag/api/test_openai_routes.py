@@ -52,9 +52,10 @@ def test_the_answer_ends_with_its_cited_sources_and_image_links(make_client: Any
     assert [s["number"] for s in cited] == [1, 2]
     for source in cited:
         assert f"{source['number']}. {source['hit']['location']}" in content
-        if source["hit"]["thumbnail_url"]:
-            assert f"]({source['hit']['thumbnail_url']})" in content
-            assert client.get(source["hit"]["thumbnail_url"]).status_code == 200
+        shown = source["hit"]["crop_url"] or source["hit"]["thumbnail_url"]  # a PDF passage: its highlighted crop
+        if shown:
+            assert f"]({shown})" in content
+            assert client.get(shown).status_code == 200
     # The question was the last user message, not the greeting.
     assert "revenue" in json.dumps(generator.calls[-1][-1]["content"][-1]).lower()
 
