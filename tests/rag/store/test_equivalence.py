@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag.sparse import SparseVector
@@ -113,6 +113,18 @@ def _apply(store: Store, op: tuple[Any, ...]) -> Any:
     return [(h.id, round(h.score, 3)) for h in hits]
 
 
+def _removes_points(op: tuple[Any, ...], result: Any, written: set[str]) -> bool:
+    """Whether ``op`` (which returned ``result``) removed or replaced a stored point; ``written`` collects the
+    ids written so far."""
+    if op[0] == "write":
+        (tenant, source, content_hash), points, _ = op[1:]
+        ids = {r.id for r in _version(tenant, source, content_hash, points)}
+        replaced = bool(ids & written)
+        written |= ids
+        return replaced or bool(result)  # result: the stale points a finalisation deleted
+    return op[0] in ("delete_source", "delete_version", "recover") and bool(result)
+
+
 def _reads(store: Store) -> Any:
     return (
         [store.count(t) for t in TENANTS],
@@ -126,19 +138,37 @@ def _reads(store: Store) -> Any:
 @pytest.mark.slow  # 30 random sequences on both engines
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(operation, min_size=1, max_size=12))
+@example(  # found by this test: a sparse DBSF search after points were replaced and deleted
+    ops=[
+        ("write", ("a", "/x", "h1"), 1, False),
+        ("write", ("a", "/x", "h1"), 1, False),
+        ("delete_source", "a", "/x"),
+        ("write", ("b", "/x", "h2"), 3, True),
+        ("write", ("a", "/x", "h1"), 1, False),
+        ("delete_source", "a", "/x"),
+        ("search", "b", 100000, "sparse", ("dbsf", 0), None, None),
+    ]
+)
 def test_edge_and_qdrant_client_answer_every_sequence_alike(ops: list[tuple[Any, ...]]):
     with tempfile.TemporaryDirectory() as tmp:
         stores = [open_store(engine, Path(tmp) / engine) for engine in ENGINES]
         try:
             for store in stores:
                 store.ensure_collection(SCHEMA)
+            deleted = False  # since a point was first removed or replaced, BM25's IDF may differ (see below)
+            written: set[str] = set()
             for op in ops:
                 edge, local = (_apply(store, op) for store in stores)
-                if op[0] == "search":
+                if op[0] == "search" and deleted and op[3] != "text":
+                    # Qdrant's engine keeps a deleted point's terms in the IDF statistics of its segment until
+                    # the segment is optimised; local mode recounts live points. Same points found, scores differ.
+                    assert sorted(i for i, _ in edge) == sorted(i for i, _ in local), op
+                elif op[0] == "search":
                     assert [i for i, _ in edge] == [i for i, _ in local], op
                     np.testing.assert_allclose([s for _, s in edge], [s for _, s in local], rtol=1e-2, atol=1e-3)
                 else:
                     assert edge == local, op
+                deleted = deleted or _removes_points(op, edge, written)
                 assert _reads(stores[0]) == _reads(stores[1]), op
         finally:
             for store in stores:
