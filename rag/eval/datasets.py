@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,7 +68,12 @@ class EvalDataset:
         return [q for q in self.queries if any(g > 0 for g in self.qrels.get(q, {}).values())]
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl(
+    path: Path, *, valid: Callable[[dict[str, Any]], bool] | None = None, expected: str = '"_id"'
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSON-lines file with their line numbers; an object that ``valid`` refuses (by
+    default: one without ``_id``) is an error saying it lacks ``expected``."""
+    ok = valid or (lambda row: "_id" in row)
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
@@ -77,8 +82,8 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise EvalError(f"line {number} is not JSON: {exc.msg}", source=str(path)) from exc
-            if not isinstance(row, dict) or "_id" not in row:
-                raise EvalError(f'line {number} has no "_id"', source=str(path))
+            if not isinstance(row, dict) or not ok(row):
+                raise EvalError(f"line {number} has no {expected}", source=str(path))
             yield number, row
 
 
@@ -140,19 +145,15 @@ def _load_evidence(path: Path, queries: dict[str, str]) -> dict[str, list[str]]:
     if not path.is_file():
         return {}
     evidence: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalError(f"line {number} is not JSON: {exc.msg}", source=str(path)) from exc
-            if not isinstance(row, dict) or not str(row.get("text") or "").strip() or "query-id" not in row:
-                raise EvalError(f'line {number}: expected {{"query-id", "text"}}', source=str(path))
-            if str(row["query-id"]) not in queries:
-                raise EvalError(f"line {number}: query {row['query-id']!r} is not in queries.jsonl", source=str(path))
-            evidence.setdefault(str(row["query-id"]), []).append(str(row["text"]).strip())
+    rows = _jsonl(
+        path,
+        valid=lambda row: "query-id" in row and bool(str(row.get("text") or "").strip()),
+        expected='{"query-id", "text"}',
+    )
+    for number, row in rows:
+        if str(row["query-id"]) not in queries:
+            raise EvalError(f"line {number}: query {row['query-id']!r} is not in queries.jsonl", source=str(path))
+        evidence.setdefault(str(row["query-id"]), []).append(str(row["text"]).strip())
     return evidence
 
 

@@ -122,7 +122,7 @@ def test_a_query_recording_that_is_not_audio_is_a_retrieval_error(make_rag: Any)
 
 
 def test_an_audio_model_without_an_audio_modality_is_refused_naming_the_setting(tiny_models: dict[str, Path]) -> None:
-    from rag.models import load_embedders
+    from rag.loading import load_embedders
 
     settings = Settings(_env_file=None, models={"profile": "offline", "audio": {"name": str(tiny_models["clip"])}})  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="RAG_MODELS__AUDIO__NAME"):
@@ -130,7 +130,7 @@ def test_an_audio_model_without_an_audio_modality_is_refused_naming_the_setting(
 
 
 def test_the_profiles_audio_model_missing_only_disables_the_audio_vector(tmp_path: Path) -> None:
-    from rag.models import load_embedders
+    from rag.loading import load_embedders
 
     # The gpu profile names laion/clap-htsat-unfused, which offline with an empty cache cannot be found; the other
     # vectors are overridden so that the profile can load here.

@@ -94,5 +94,5 @@ def test_evidence_sentences_are_read_per_query_and_broken_lines_named(tmp_path: 
     with pytest.raises(EvalError, match=re.escape("line 2: query 'nope' is not in queries.jsonl")):
         load_dataset(root)
     (root / "evidence.jsonl").write_text('{"query-id": "q01"}\n')
-    with pytest.raises(EvalError, match=re.escape('line 1: expected {"query-id", "text"}')):
+    with pytest.raises(EvalError, match=re.escape('line 1 has no {"query-id", "text"}')):
         load_dataset(root)
