@@ -81,7 +81,9 @@ def test_answers_cite_time_ranges_and_attach_the_keyframes(make_rag: Any, talk: 
     rag = make_rag("clip", generator=generator, video={"clip_s": 4, "overlap_s": 0})
     rag.ingest([talk], progress=False)
     answer = rag.answer("how long is the battery warranty?", filters=SearchFilters(kinds=["text"]))
-    assert answer.sources[0].hit.location == "talk.mp4 00:00–00:04"
+    # the model saw the clip's range; the citation narrows it to the subtitle line the answer relies on
+    hit = answer.sources[0].hit
+    assert (hit.start_s, hit.end_s) == (0.5, 3.0) and hit.location == "talk.mp4 00:00–00:03"
     parts = generator.calls[-1][-1]["content"]
     first = next(i for i, p in enumerate(parts) if p["type"] == "text" and "talk.mp4 00:00–00:04" in p["text"])
     assert parts[first + 1]["type"] == "image_url"  # the clip's keyframe follows its source block

@@ -123,9 +123,9 @@ def test_unreadable_candidates_keep_fused_order_with_a_note(tiny_reranker_model:
 
 
 def test_reranker_settings_select_the_model(tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
-    from rag import models
+    from rag import loading
 
-    monkeypatch.setattr(models, "_hub_reachable", lambda timeout_s=3.0: False)
+    monkeypatch.setattr(loading, "_hub_reachable", lambda timeout_s=3.0: False)
     monkeypatch.setenv("HF_HUB_CACHE", "/nonexistent-hf-cache")
     path = str(tiny_models["qwen3vl_reranker"])
     settings = Settings(_env_file=None, rerank={"model": {"name": path}})  # type: ignore[call-arg]
