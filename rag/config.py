@@ -102,7 +102,7 @@ class QdrantSettings(_Section):
         "(qdrant-client's local mode: slow past ~20k points; stores written before Qdrant Edge).",
     )
     exact_below: int = Field(
-        default=100_000,
+        default=20_000,
         ge=0,
         description="Searches are exact (every matching point scored) while the store holds at most this many "
         "points; above, HNSW where one is built.",

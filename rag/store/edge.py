@@ -1,23 +1,38 @@
 """The embedded store over Qdrant Edge (``qdrant-edge-py``): Qdrant's own engine inside this process.
 
-Layout, under ``RAG_QDRANT__PATH`` (default ``DATA_DIR/qdrant``): ``edge/<collection>/`` holds ``shard/``
-(Edge's files: segments, WAL), ``schema.json`` and ``owner.lock``. An Edge shard has no collection and so no
-collection metadata: the schema lives in ``schema.json`` next to the shard, written before the shard is
-created and replaced atomically (temporary file, fsync, rename, fsync of the directory). A file rather than a
-reserved point, because a point would be seen by every scroll, count and filtered delete and would have to be
-excluded from each; the file is read without opening the shard. A shard without the file was not created by
-this project and is refused; a file without a shard (a crash between the two) is simply written again.
+Layout, under ``RAG_QDRANT__PATH`` (default ``DATA_DIR/qdrant``): ``edge/<collection>/`` holds the shard
+directory (Edge's files: segments, WAL; named by the file ``current``, ``shard`` when there is none),
+``schema.json`` and ``owner.lock``. An Edge shard has no collection and so no collection metadata: the schema
+lives in ``schema.json`` next to the shard, written before the shard is created and replaced atomically
+(temporary file, fsync, rename, fsync of the directory). A file rather than a reserved point, because a point
+would be seen by every scroll, count and filtered delete and would have to be excluded from each; the file is
+read without opening the shard. A shard without the file was not created by this project and is refused; a
+file without a shard (a crash between the two) is simply written again.
 
-What Edge 0.9.0 allows at once, measured (``benchmarks/README.md``): searches, counts and scrolls from
-several threads while another thread upserts or updates payloads (each call releases the GIL); writes are
-serialised here (one writer at a time, on the store's lock, reads never wait for it). ``optimize()`` (which
-builds HNSW) holds the GIL for its whole run, stopping every Python thread of the process, so it is never
-called here: searches are plain (exact) scans, which stay fast at the sizes measured.
+What Edge 0.9.0 allows, measured (``benchmarks/README.md``): searches, counts and scrolls from several threads
+while another thread upserts or updates payloads (each call releases the GIL); writes are serialised here (one
+writer at a time, on the store's lock; reads never wait for it). ``optimize()``, the only way to build HNSW,
+is manual, blocking, and holds the GIL for its whole run (minutes at 100k points), stopping every Python
+thread; a shard directory opens in one process only (a second ``load`` fails on the WAL lock). But a flushed
+shard's directory can be copied while it stays open, and the copy loads in another process with other HNSW
+and optimizer settings (``EdgeShard.load(path, config)`` writes them into the copy); an
+``UpdateOperation`` can be applied to two shards; a shard directory tolerates a file of ours in it. So the
+index is built from a copy in a child process, the writes made meanwhile are replayed, and the copy is swapped
+in (:mod:`rag.store.edge_index`). A build starts after an ingest (:meth:`EdgeStore.publish`), or 30 s after
+the store is opened, when it holds more than ``RAG_QDRANT__EXACT_BELOW`` points and a fifth of them are not
+in the index; searches use the index (``hnsw_ef`` = ``RAG_QDRANT__HNSW_EF``) only once one exists, and are
+exact before. Points written after a build sit in Edge's appendable segment, which is always scanned exactly,
+so they are found at once. Not used, and why: ``update_from_snapshot``/``snapshot_manifest`` (a snapshot
+carries the whole shard, no cheaper than the copy); ``prevent_unoptimized`` (it would hide new points until an
+optimize ran in this process); quantization and ``VectorStorageDatatype`` (the datatype of a shard's existing
+segments cannot be changed by ``load``; measured options are in ``benchmarks/README.md``).
 
 Edge's catches handled here: point ids must be integers or UUIDs (ours are UUIDs) and come back as
 ``uuid.UUID``; ``retrieve`` needs ``with_payload`` and ``with_vector``; a boolean in a match condition is
 sent as the integer 1 and matches nothing, so the ``unfinished`` flag (written ``true`` or not at all) is
-matched as "not empty"; RRF's ``k`` defaults to 2 unless given, so ``rrf_k`` is always passed.
+matched as "not empty"; RRF's ``k`` defaults to 2 unless given, so ``rrf_k`` is always passed;
+``info().indexed_vectors_count`` counts plainly scanned vectors too, so the index is recorded by us
+(``rag_hnsw.json`` inside the shard directory, which moves with it).
 """
 
 from __future__ import annotations
@@ -69,6 +84,8 @@ _REBUILD_SHARE = 0.2
 _OPEN_CHECK_DELAY_S = 30.0
 # Indexing threshold given to the build: every segment over 1 KB gets HNSW (Edge's default is 10 MB).
 _INDEXING_THRESHOLD_KB = 1
+# The child's niceness: a build takes the CPU the searches leave.
+_BUILD_NICE = 10
 # The query planner scores a filter's matches exactly below this many KB of vectors (Qdrant's default).
 _FULL_SCAN_THRESHOLD_KB = 10_000
 
@@ -467,6 +484,7 @@ class EdgeStore(StoreBase):
             "full_scan_threshold_kb": _FULL_SCAN_THRESHOLD_KB,
             "indexing_threshold_kb": _INDEXING_THRESHOLD_KB,
             "threads": 1,
+            "nice": _BUILD_NICE,
         }
 
     def _run_build(self, build: Build) -> None:
