@@ -109,6 +109,7 @@ class EdgeStore(StoreBase):
         self._build: Build | None = None
         self._build_lock = threading.Lock()  # one build at a time
         self._build_thread: threading.Thread | None = None
+        self._builds_allowed = False  # from open to close (guarded by _build_lock)
         self._timer: threading.Timer | None = None
         self.last_swap_s: float | None = None  # how long reads were held back by the last swap
 
@@ -140,6 +141,8 @@ class EdgeStore(StoreBase):
             self._owner.release()
             raise
         self._opened = True
+        with self._build_lock:
+            self._builds_allowed = True
         self._timer = threading.Timer(_OPEN_CHECK_DELAY_S, self._maybe_build)
         self._timer.daemon = True
         self._timer.start()
@@ -186,6 +189,8 @@ class EdgeStore(StoreBase):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        with self._build_lock:  # no build starts from now on; the one in progress ends here
+            self._builds_allowed = False
         self._cancel_build()
         if self._shard is not None:
             with self._lock.hold(), self._errors("close"):
@@ -437,7 +442,7 @@ class EdgeStore(StoreBase):
 
     def _maybe_build(self) -> None:
         try:
-            if self._opened and self.index_due():
+            if self._builds_allowed and not self._importing and self.index_due():
                 self.build_index()
         except StoreError as exc:
             log.warning("HNSW index build not started at %s: %s", self.location, exc)
@@ -449,7 +454,7 @@ class EdgeStore(StoreBase):
         :meth:`wait_for_index` waits for it to end.
         """
         with self._build_lock:
-            if self._build is not None or not self._opened:
+            if self._build is not None or not self._builds_allowed or self._importing:
                 return False
             spec = self._build_spec()
             directory = new_shard_dir(self.root)

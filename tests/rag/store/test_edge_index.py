@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -193,11 +194,18 @@ _KILLED = textwrap.dedent(
     if moment == "after-commit":
         real_set = edge.set_current
         edge.set_current = lambda root, shard_dir: (real_set(root, shard_dir), die())
-    if moment == "child":
+    if moment == "child":  # killed while the child builds (stopped first, so that it cannot finish before)
         real_child = Build.run_child
+        def kill_mid_build(build):
+            config = build.directory / "edge_config.json"
+            while build.process is None or "hnsw_config" not in config.read_text():  # the child loaded the copy
+                threading.Event().wait(0.01)
+            os.kill(build.process.pid, signal.SIGSTOP)
+            sys.stdout.write(f"child {{build.process.pid}}\\n")  # one write: threads print at once
+            sys.stdout.flush()
+            die()
         def run_child(self):
-            threading.Thread(target=lambda: (threading.Event().wait(0.5), print("child", self.process.pid,
-                             flush=True), die())).start()
+            threading.Thread(target=kill_mid_build, args=(self,)).start()
             return real_child(self)
         Build.run_child = run_child
     store = _open(Path(sys.argv[2]))
@@ -223,8 +231,7 @@ def test_a_kill_of_the_store_process_during_a_build_loses_no_acknowledged_write(
         [sys.executable, "-c", script, moment, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300
     )
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
-    lines = done.stdout.split("\n")
-    acknowledged = max(int(line.split()[1]) for line in lines if line.startswith("ack "))
+    acknowledged = max(int(n) for n in re.findall(r"ack (\d+)", done.stdout))
 
     store = _open(tmp_path)
     ids = {p.id for p in store.points(vectors=False)}
@@ -240,7 +247,7 @@ def test_a_kill_of_the_store_process_during_a_build_loses_no_acknowledged_write(
     )
     store.close()
     if moment == "child":  # the child died with its parent (it would otherwise write into a removed folder)
-        pid = int(next(line.split()[1] for line in lines if line.startswith("child ")))
+        pid = int(re.findall(r"child (\d+)", done.stdout)[0])
         for _ in range(500):
             if not _alive(pid):
                 break
