@@ -61,7 +61,7 @@ TENANT = "bench"
 STAGES = ("encode", "search", "rerank", "first_token")
 BASELINES = {
     "encode": ("encode_raw",),
-    "search": ("search_dense", "search_local", "search_numpy"),
+    "search": ("search_exact", "search_dense", "search_local", "search_numpy"),
     "first_token": ("first_token_raw",),
 }
 
@@ -321,7 +321,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "size %d: %d points upserted in %.1f s; timing %d queries", size, added, t_upsert, len(queries)
                 )
                 samples: dict[str, list[float]] = {
-                    k: [] for k in ("encode", "encode_raw", "search", "search_dense", "search_local", "search_numpy",
+                    k: [] for k in ("encode", "encode_raw", "search", "search_exact", "search_dense", "search_local",
+                                    "search_numpy",
                                     "rerank", "first_token", "first_token_raw", "total")
                 }  # fmt: skip
                 for index, query in enumerate(queries):
@@ -341,6 +342,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             encoded, tenant=TENANT, limit=max(args.rerank_candidates, 10), vectors=("text",)
                         )
                     )
+                    t_exact = 0.0
+                    if store._index is not None:  # the same fused search with every point scored (no index)
+                        indexed = store.settings
+                        store.settings, store._total = indexed.model_copy(update={"exact_below": 10**9}), None
+                        t_exact, _ = _timed(
+                            lambda encoded=encoded: retriever.search_encoded(
+                                encoded, tenant=TENANT, limit=max(args.rerank_candidates, 10)
+                            )
+                        )
+                        store.settings, store._total = indexed, None
                     t_local = 0.0
                     if local_retriever is not None:
                         t_local, _ = _timed(
@@ -365,7 +376,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if index < args.warmup:
                         continue
                     for key, value in (("encode", t_enc), ("encode_raw", t_raw), ("search", t_search),
-                                       ("search_dense", t_dense), ("search_local", t_local),
+                                       ("search_exact", t_exact), ("search_dense", t_dense),
+                                       ("search_local", t_local),
                                        ("search_numpy", t_numpy), ("rerank", t_rerank),
                                        ("first_token", t_first), ("first_token_raw", t_first_raw),
                                        ("total", t_enc + t_search + t_rerank + t_first)):  # fmt: skip
@@ -373,7 +385,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 stats = {
                     k: _percentiles(v)
                     for k, v in samples.items()
-                    if v and (k != "rerank" or reranker) and (k != "search_local" or local)
+                    if v
+                    and (k != "rerank" or reranker)
+                    and (k != "search_local" or local)
+                    and (k != "search_exact" or store._index is not None)
                 }
                 ratios: dict[str, float] = {}
                 for stage, baselines in BASELINES.items():
