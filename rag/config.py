@@ -107,10 +107,17 @@ class QdrantSettings(_Section):
         "(qdrant-client's local mode: slow past ~20k points; stores written before Qdrant Edge).",
     )
     exact_below: int = Field(
-        default=100_000,
+        default=20_000,
         ge=0,
         description="Searches are exact (every matching point scored) while the store holds at most this many "
         "points; above, HNSW where one is built.",
+    )
+    hnsw_m: int = Field(default=16, ge=4, description="Embedded store: HNSW edges per node of a new index.")
+    hnsw_ef_construct: int = Field(
+        default=100, ge=4, description="Embedded store: HNSW candidates per insertion while an index is built."
+    )
+    hnsw_ef: int = Field(
+        default=128, ge=1, description="Embedded store: HNSW candidates per search (recall against speed)."
     )
     upsert_batch_size: int = Field(default=256, ge=1)
     recover_after_s: int = Field(

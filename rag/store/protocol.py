@@ -34,8 +34,8 @@ class StoreCapabilities:
     Its data lives in its directory only (removing the directory removes the store).
     ``concurrent_reads``: searches and other reads run while a write is in progress (otherwise they wait for
     the write's turn, and go before the next one).
-    ``hnsw``: the backend builds an HNSW index (a server, in the background), used above
-    ``RAG_QDRANT__EXACT_BELOW`` points; otherwise every search scores every matching point.
+    ``hnsw``: the backend builds an HNSW index (a server, or Qdrant Edge in a child process, in the background),
+    used above ``RAG_QDRANT__EXACT_BELOW`` points; otherwise every search scores every matching point.
     """
 
     single_process: bool

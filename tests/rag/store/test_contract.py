@@ -466,7 +466,7 @@ def test_index_state_says_searches_are_exact_where_no_hnsw_index_is_built(make_s
     assert store.index_state() == "no collection yet"
     store.ensure_collection(SCHEMA)
     store.upsert([_text("a", "/d", f"c{i}", [1, i, 0, 0]) for i in range(3)])
-    # Qdrant Edge never builds HNSW in-process (optimize() would hold the GIL); local mode always scans
+    # Qdrant Edge builds HNSW only after an ingest (rag.store.edge_index); local mode always scans
     assert store.index_state() == "exact search (3 points)"
 
 
