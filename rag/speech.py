@@ -230,7 +230,7 @@ class CtcRecognizer:
             )
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
         model = AutoModelForCTC.from_pretrained(path, dtype=dtype)
-        model = model.to(device).eval()  # type: ignore[arg-type]
+        model = model.to(device).eval()
         return cls(model, processor, model_id=model_id)
 
     def detect_language(self, samples: np.ndarray) -> str | None:
