@@ -143,7 +143,7 @@ class ModelsSettings(_Section):
         description="Audio vector: a sentence-transformers model with text and audio modalities (CLAP); none disables.",
     )
     speech: ModelSpec | None = Field(
-        default=None, description="Speech recogniser (Whisper family) for audio and soundtracks; none disables."
+        default=None, description="Speech recogniser (Whisper or CTC) for audio and soundtracks; none disables."
     )
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
     batch_size: int = Field(default=16, ge=1)

@@ -323,9 +323,9 @@ def _load_optional(
 
 
 def _default_recognizer(path: str, spec: ModelSpec, settings: Settings, device: str) -> Any:
-    from rag.speech import WhisperRecognizer
+    from rag.speech import load_speech_model
 
-    return WhisperRecognizer.load(path, model_id=_identity(spec), device=device)
+    return load_speech_model(path, model_id=_identity(spec), device=device)
 
 
 def load_recognizer(

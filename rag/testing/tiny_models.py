@@ -12,6 +12,9 @@
 * :func:`build_whisper` — like openai/whisper-*: ``WhisperForConditionalGeneration`` with Whisper's special
   tokens (languages, tasks, ``<|notimestamps|>``, the 1501 timestamp tokens) and generation config, so
   language detection and timestamped generation take transformers' real code paths.
+* :func:`build_wav2vec2_ctc` — like facebook/wav2vec2-base-960h: ``Wav2Vec2ForCTC`` with a character vocabulary
+  (``Wav2Vec2CTCTokenizer``: ``<pad>`` as the CTC blank, ``|`` between words) and a ``Wav2Vec2FeatureExtractor``
+  at 16 kHz, loaded through ``AutoModelForCTC`` + ``AutoProcessor`` like any CTC checkpoint.
 
 Everything is built offline in seconds: byte-level BPE vocabularies written by hand (no training), seeded
 weights, processors capped at small images so tests stay fast. Weights are random, so rankings mean
@@ -29,6 +32,7 @@ __all__ = [
     "build_clip",
     "build_qwen3vl_embedding",
     "build_qwen3vl_reranker",
+    "build_wav2vec2_ctc",
     "build_whisper",
 ]
 
@@ -384,6 +388,48 @@ def build_whisper(
     return out
 
 
+def build_wav2vec2_ctc(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """A tiny wav2vec2 CTC model: the real convolutional front end (20 ms frames, 320 samples each) at 16
+    channels, two 32-wide transformer layers, a head over 32 characters."""
+    import json
+
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    specials = ["<pad>", "<s>", "</s>", "<unk>", "|"]
+    vocab = {token: i for i, token in enumerate([*specials, *"abcdefghijklmnopqrstuvwxyz'"])}
+    vocab_file = out / "vocab.json"
+    vocab_file.write_text(json.dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
+    config = Wav2Vec2Config(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        pad_token_id=vocab["<pad>"],
+        architectures=["Wav2Vec2ForCTC"],
+    )
+    torch.manual_seed(seed)
+    Wav2Vec2ForCTC(config).save_pretrained(out)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 def build_all(root: str | Path) -> dict[str, Path]:
     root = Path(root)
     return {
@@ -391,6 +437,7 @@ def build_all(root: str | Path) -> dict[str, Path]:
         "qwen3vl_reranker": build_qwen3vl_reranker(root / "qwen3vl-reranker"),
         "clip": build_clip(root / "clip"),
         "whisper": build_whisper(root / "whisper"),
+        "wav2vec2_ctc": build_wav2vec2_ctc(root / "wav2vec2-ctc"),
         "clap": build_clap(root / "clap"),
     }
 

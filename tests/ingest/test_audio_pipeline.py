@@ -118,3 +118,30 @@ def test_a_tiny_random_whisper_runs_end_to_end(make_rag: Any, tmp_path: Path, ti
     assert all(0.0 <= p["start_s"] <= p["end_s"] <= 40.1 for p in points)
     assert all(p["language"] in {"en", "de", "fr"} for p in points)
     assert report.ingested == 1 if points else "no speech recognised" in report.skipped[0].reason
+
+
+def test_a_tiny_random_ctc_model_runs_end_to_end(make_rag: Any, tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    """A wav2vec2 CTC checkpoint through the real pipeline: segment times from its frame alignment, window by
+    window (75 s: three 30 s windows at least), ordered and inside the recording; citations carry them."""
+    from rag.speech import CtcRecognizer, load_speech_model
+
+    ctc = load_speech_model(str(tiny_models["wav2vec2_ctc"]), model_id="tiny/ctc", device="cpu")
+    assert isinstance(ctc, CtcRecognizer)
+    tones = [("tone", 20.0), ("tone:880", 25.0), ("silence", 5.0), ("tone:300", 25.0)]
+    audio = make_audio(tmp_path / "lecture.flac", tones)
+    rag = make_rag("minilm", speech=ctc, audio={"passage_s": 20.0})
+    report = rag.ingest([audio], progress=False)
+    assert report.ingested == 1 and report.failed == []
+    points = _texts(rag)
+    assert len(points) >= 3
+    ranges = [(p["start_s"], p["end_s"]) for p in points]
+    assert all(0.0 <= a <= b <= 75.0 + 1e-3 for a, b in ranges) and ranges == sorted(ranges)
+    assert max(b for _, b in ranges) > 60.0  # the last window was transcribed too
+    assert all(p["speech_model"] == "tiny/ctc" and p.get("language") is None for p in points)  # CTC: no language
+    hits = rag.search(points[0]["text"], filters=SearchFilters(kinds=["text"]))
+    assert hits and {(h.start_s, h.end_s) for h in hits} <= set(ranges)
+    for hit in hits:
+        assert hit.start_s is not None and hit.end_s is not None
+        minutes = f"{int(hit.start_s // 60):02d}:{int(hit.start_s % 60):02d}"
+        assert hit.location.startswith(f"lecture.flac {minutes}–")
+    assert rag.ingest([audio], progress=False).unchanged == 1

@@ -1,4 +1,4 @@
-"""The Whisper recogniser on a tiny random Whisper: real transformers code paths, robust to any output."""
+"""The Whisper and CTC recognisers on tiny random models: real transformers code paths, robust to any output."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from rag.config import ModelSpec, Settings
 from rag.errors import ModelUnavailableError
 from rag.loading import load_recognizer
-from rag.speech import SpeechRecognizer, WhisperRecognizer
+from rag.speech import CtcRecognizer, Segment, SpeechRecognizer, WhisperRecognizer, group_words, load_speech_model
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +98,110 @@ def test_a_configured_local_whisper_loads(tiny_models: dict[str, Path]) -> None:
     assert recognizer.model_id == str(tiny_models["whisper"].resolve())
 
 
-def test_a_speech_model_that_is_not_whisper_is_refused_at_load_naming_the_setting(tmp_path: Path) -> None:
-    from transformers import Wav2Vec2Config
+def test_a_configured_local_ctc_model_loads(tiny_models: dict[str, Path]) -> None:
+    spec = ModelSpec(name=str(tiny_models["wav2vec2_ctc"]))
+    recognizer, note = load_recognizer(_settings(speech=spec.model_dump()), "cpu")
+    assert note is None and isinstance(recognizer, CtcRecognizer)
+    assert recognizer.model_id == str(tiny_models["wav2vec2_ctc"].resolve())
 
-    # A CTC checkpoint (wav2vec2) loads with transformers but has no timestamps in Whisper's form: refused before
-    # its weights are read, with what to set instead.
-    Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(
-        tmp_path / "wav2vec2"
-    )
+
+def _save_config(path: Path, kind: str) -> Path:
+    from transformers import Speech2TextConfig, Wav2Vec2Config
+
+    if kind == "speech2text":  # a seq2seq speech model that is not Whisper: no timestamp tokens in its form
+        config: Any = Speech2TextConfig(d_model=32, encoder_layers=1, decoder_layers=1)
+        config.architectures = ["Speech2TextForConditionalGeneration"]
+    else:  # a wav2vec2 encoder saved without a CTC head: it would load with a random one
+        config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+        config.architectures = ["Wav2Vec2ForPreTraining"]
+    config.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize(("kind", "named"), [("speech2text", "speech_to_text"), ("pretraining", "ForPreTraining")])
+def test_a_speech_model_neither_whisper_nor_ctc_is_refused_at_load_naming_the_setting(
+    tmp_path: Path, kind: str, named: str
+) -> None:
+    # Refused from its config, before any weights are read (there are none here), with what is supported.
+    path = _save_config(tmp_path / kind, kind)
     with pytest.raises(ModelUnavailableError, match="RAG_MODELS__SPEECH__NAME") as caught:
-        load_recognizer(_settings(speech={"name": str(tmp_path / "wav2vec2")}), "cpu")
-    assert "wav2vec2" in caught.value.reason and "Whisper" in caught.value.reason
+        load_recognizer(_settings(speech={"name": str(path)}), "cpu")
+    assert named in caught.value.reason
+    assert "Whisper" in caught.value.reason and "AutoModelForCTC" in caught.value.reason
+
+
+@pytest.fixture(scope="module")
+def ctc(tiny_models: dict[str, Path]) -> CtcRecognizer:
+    recognizer = load_speech_model(str(tiny_models["wav2vec2_ctc"]), model_id="tiny-ctc", device="cpu")
+    assert isinstance(recognizer, CtcRecognizer)
+    return recognizer
+
+
+def test_the_tiny_ctc_model_satisfies_the_role_with_20_ms_frames_and_no_language(ctc: CtcRecognizer) -> None:
+    assert isinstance(ctc, SpeechRecognizer)
+    assert (ctc.sample_rate, ctc.window_s, ctc._frame_s) == (16000, 30.0, 0.02)
+    assert ctc.detect_language(np.zeros(16000, dtype=np.float32)) is None
+    assert ctc.transcribe(np.zeros(0, dtype=np.float32), language=None).segments == ()
+
+
+def test_a_window_of_noise_gives_ordered_segments_inside_the_window(ctc: CtcRecognizer) -> None:
+    samples = np.random.default_rng(0).normal(0, 0.1, 16000 * 30).astype(np.float32)
+    heard = ctc.transcribe(samples, language="en")
+    assert heard.segments  # random weights spell random characters, but they do spell some
+    assert 1.0 <= heard.heard_s <= 30.0
+    assert all(0 <= s.start_s <= s.end_s <= heard.heard_s and s.text.strip() for s in heard.segments)
+    assert [s.start_s for s in heard.segments] == sorted(s.start_s for s in heard.segments)
+    assert all(s.end_s - s.start_s <= 8.0 or " " not in s.text for s in heard.segments)
+
+
+def _frames(ctc: CtcRecognizer, *parts: str | int) -> list[int]:
+    """A greedy CTC path: ``"a|b"`` spells one character a frame (``"|"`` between words), ``n`` is n blank frames."""
+    tokenizer = ctc._processor.tokenizer
+    ids: list[int] = []
+    for part in parts:
+        if isinstance(part, int):
+            ids.extend([tokenizer.pad_token_id] * part)
+        else:
+            ids.extend(tokenizer.convert_tokens_to_ids(list(part)))
+    return ids
+
+
+def test_ctc_word_offsets_become_segment_times_at_20_ms_a_frame(ctc: CtcRecognizer) -> None:
+    # "hi" in frames 0-1, "there" in 3-7, a 1 s pause (50 frames) with no "|" spelled, "again" in 58-62, silence.
+    ids = _frames(ctc, "hi|there", 50, "again", 437)
+    assert len(ids) == 500
+    heard = ctc._window(ids, 10.0)
+    assert [(s.start_s, s.end_s, s.text) for s in heard.segments] == [(0.0, 0.16, "hi there"), (1.16, 1.26, "again")]
+    assert heard.heard_s == 10.0
+
+
+def test_speech_running_into_the_end_of_a_full_window_is_heard_again(ctc: CtcRecognizer) -> None:
+    ids = _frames(ctc, 100, "one", 400, "cut")  # "cut" starts at 10.06 s in a 10.12 s window
+    ctc_short = CtcRecognizer(ctc._model, ctc._processor, model_id="short")
+    ctc_short.window_s = 10.12
+    heard = ctc_short._window(ids, 10.12)
+    assert [s.text for s in heard.segments] == ["one"] and heard.heard_s == 10.06
+    # a window shorter than window_s is the end of the stream: nothing comes after, so it is all heard
+    heard = ctc._window(ids, 10.12)
+    assert [s.text for s in heard.segments] == ["one", "cut"] and heard.heard_s == 10.12
+
+
+def test_words_group_into_segments_at_pauses_sentence_ends_and_a_length_cap() -> None:
+    words = [
+        ("so", 0.0, 0.2),
+        ("we", 0.3, 0.4),  # 0.1 s gap: same segment
+        ("start.", 0.5, 0.9),  # a sentence end closes it
+        ("then", 1.0, 1.2),
+        ("", 1.3, 1.4),  # nothing spelled: dropped
+        ("after", 2.0, 2.3),  # 0.8 s pause: a new segment
+        *((f"w{i}", 2.4 + i, 3.2 + i) for i in range(6)),  # 0.2 s gaps; w5 would make the segment span 6.2 s > 6 s
+    ]
+    segments = group_words(words, pause_s=0.5, max_s=6.0)
+    assert segments == [
+        Segment(0.0, 0.9, "so we start."),
+        Segment(1.0, 1.2, "then"),
+        Segment(2.0, 7.2, "after w0 w1 w2 w3 w4"),
+        Segment(7.4, 8.2, "w5"),
+    ]
+    assert group_words([]) == [] and group_words([("  ", 0.0, 1.0)]) == []
+    assert group_words([("longword", 0.0, 12.0)], max_s=6.0) == [Segment(0.0, 12.0, "longword")]
