@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# One intra-op thread for torch (read when torch loads, which is after this). The tests run models from several
+# threads at once (ingest stages, the API's workers, queries) on a 2-core machine; with teams of two OpenMP
+# threads, a MiniLM encode of three chunks took 1-2 s instead of 0.15 s whenever the other core was busy.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
