@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # One intra-op thread for torch (read when torch loads, which is after this). The tests run models from several
@@ -105,3 +107,48 @@ def make_rag(make_settings: SettingsFactory, loaded_models: Callable[[str], Any]
     yield factory
     for rag in opened:
         rag.close()
+
+
+@pytest.fixture(scope="session")
+def ingested_examples(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], loaded_models: Callable[[str], Any]
+) -> Callable[[str, tuple[str, ...]], Path]:
+    """A data directory with folders of ``examples/`` ingested, built once per (model set, folders) a session.
+
+    Read it through :func:`make_ingested_rag`, which copies it: tests that only ask questions of the example corpus
+    then cost a copy (milliseconds) instead of an ingest (a second or more)."""
+    from rag.engine import RAG
+
+    built: dict[tuple[str, tuple[str, ...]], Path] = {}
+
+    def get(kind: str, folders: tuple[str, ...]) -> Path:
+        key = (kind, folders)
+        if key not in built:
+            data = tmp_path_factory.mktemp("ingested") / "data"
+            settings = Settings(_env_file=None, data_dir=data, models=_models_env(kind, tiny_models))  # type: ignore[call-arg]
+            rag = RAG(settings, models=loaded_models(kind), reranker=None, generator=None, speech=None)
+            try:
+                rag.warm_up()
+                report = rag.ingest([EXAMPLES / folder for folder in folders], progress=False)
+            finally:
+                rag.close()
+            assert report.ok and report.ingested, report
+            built[key] = data
+        return built[key]
+
+    return get
+
+
+@pytest.fixture
+def make_ingested_rag(
+    make_rag: Callable[..., Any], ingested_examples: Callable[[str, tuple[str, ...]], Path], tmp_path: Path
+) -> Callable[..., Any]:
+    """Like ``make_rag``, over a fresh copy of a data directory where ``folders`` of ``examples/`` are ingested."""
+    copies = itertools.count()
+
+    def factory(kind: str, folders: tuple[str, ...], **overrides: Any) -> Any:
+        data = tmp_path / f"ingested-{next(copies)}"
+        shutil.copytree(ingested_examples(kind, folders), data, symlinks=True)
+        return make_rag(kind, data_dir=data, **overrides)
+
+    return factory
