@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# One intra-op thread for torch (read when torch loads, which is after this). The tests run models from several
+# threads at once (ingest stages, the API's workers, queries) on a 2-core machine; with teams of two OpenMP
+# threads, a MiniLM encode of three chunks took 1-2 s instead of 0.15 s whenever the other core was busy.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -101,3 +107,66 @@ def make_rag(make_settings: SettingsFactory, loaded_models: Callable[[str], Any]
     yield factory
     for rag in opened:
         rag.close()
+
+
+_BLOCK = 1 << 16
+_ZEROS = bytes(_BLOCK)
+
+
+def _copy_sparse(src: str, dst: str) -> str:
+    """``shutil.copy2`` that leaves runs of zeros as holes: Edge preallocates its files sparsely (32 MB each, a few
+    KB written), and a plain copy of a small store writes 200 MB."""
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        while block := source.read(_BLOCK):
+            if block == _ZEROS[: len(block)]:
+                target.seek(len(block), os.SEEK_CUR)
+            else:
+                target.write(block)
+        target.truncate()
+    shutil.copystat(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def ingested_examples(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], loaded_models: Callable[[str], Any]
+) -> Callable[[str, tuple[str, ...]], Path]:
+    """A data directory with folders of ``examples/`` ingested, built once per (model set, folders) a session.
+
+    Read it through :func:`make_ingested_rag`, which copies it: tests that only ask questions of the example corpus
+    then cost a copy (milliseconds) instead of an ingest (a second or more)."""
+    from rag.engine import RAG
+
+    built: dict[tuple[str, tuple[str, ...]], Path] = {}
+
+    def get(kind: str, folders: tuple[str, ...]) -> Path:
+        key = (kind, folders)
+        if key not in built:
+            data = tmp_path_factory.mktemp("ingested") / "data"
+            settings = Settings(_env_file=None, data_dir=data, models=_models_env(kind, tiny_models))  # type: ignore[call-arg]
+            rag = RAG(settings, models=loaded_models(kind), reranker=None, generator=None, speech=None)
+            try:
+                rag.warm_up()
+                report = rag.ingest([EXAMPLES / folder for folder in folders], progress=False)
+            finally:
+                rag.close()
+            assert report.ok and report.ingested, report
+            built[key] = data
+        return built[key]
+
+    return get
+
+
+@pytest.fixture
+def make_ingested_rag(
+    make_rag: Callable[..., Any], ingested_examples: Callable[[str, tuple[str, ...]], Path], tmp_path: Path
+) -> Callable[..., Any]:
+    """Like ``make_rag``, over a fresh copy of a data directory where ``folders`` of ``examples/`` are ingested."""
+    copies = itertools.count()
+
+    def factory(kind: str, folders: tuple[str, ...], **overrides: Any) -> Any:
+        data = tmp_path / f"ingested-{next(copies)}"
+        shutil.copytree(ingested_examples(kind, folders), data, symlinks=True, copy_function=_copy_sparse)
+        return make_rag(kind, data_dir=data, **overrides)
+
+    return factory

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -168,14 +169,27 @@ def test_broken_symlink_and_special_files_are_reported(tmp_path: Path) -> None:
     ]
 
 
+def _spy_scandir(monkeypatch: pytest.MonkeyPatch, seen: Callable[[str | os.PathLike[str]], object]) -> None:
+    """Report each folder listed by path to ``seen``. Listings by descriptor pass by: pytest's removal of
+    ``tmp_path`` after the test lists that way while the patch is still in place."""
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str] | int) -> object:
+        if not isinstance(path, int):
+            seen(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
 def test_unreadable_directory_is_reported_and_the_walk_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "root"
     touch(root / "locked" / "secret.txt")
     touch(root / "open" / "fine.txt")
     real_scandir = os.scandir
 
-    def scandir(path: str | os.PathLike[str]) -> object:
-        if Path(path).name == "locked":  # chmod 000 is not enough when the tests run as root
+    def scandir(path: str | os.PathLike[str] | int) -> object:
+        if not isinstance(path, int) and Path(path).name == "locked":  # chmod 000 is not enough as root
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
@@ -208,8 +222,7 @@ def test_discovery_streams_arguments_and_directories(tmp_path: Path, monkeypatch
         raise AssertionError("the next argument was read before the first file was handed out")
 
     scanned: list[str] = []
-    real_scandir = os.scandir
-    monkeypatch.setattr(os, "scandir", lambda path: (scanned.append(Path(path).name), real_scandir(path))[1])
+    _spy_scandir(monkeypatch, lambda path: scanned.append(Path(path).name))
     first = next(discover(args()))
     assert isinstance(first, Source) and first.path.name == "x.txt"
     assert scanned == [tmp_path.name, "d1"]  # d2 is listed only when the walk gets there
@@ -284,8 +297,7 @@ def test_confined_discovery_never_names_or_lists_anything_outside_the_roots(
 ) -> None:
     root, secret = jail
     listed: list[str] = []
-    real_scandir = os.scandir
-    monkeypatch.setattr(os, "scandir", lambda path: (listed.append(os.path.realpath(path)), real_scandir(path))[1])
+    _spy_scandir(monkeypatch, lambda path: listed.append(os.path.realpath(path)))
     given = shape.format(root=root, secret=secret)
     records = _confined([given], root)
     assert records, shape

@@ -29,9 +29,8 @@ def reranker(tiny_models: dict[str, Path]) -> Any:
     return make
 
 
-def test_without_llm_the_answer_is_extractive_with_correct_citations(make_rag):
-    rag = make_rag("minilm")
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+def test_without_llm_the_answer_is_extractive_with_correct_citations(make_ingested_rag):
+    rag = make_ingested_rag("minilm", ("docs", "reports"))
     answer = rag.answer("How long is the warranty on the Helios battery?")
     assert answer.outcome == "extractive" and answer.model is None
     assert any("no LLM configured" in n for n in answer.notes)
@@ -46,9 +45,8 @@ def test_without_llm_the_answer_is_extractive_with_correct_citations(make_rag):
     assert "#" not in answer.text
 
 
-def test_without_llm_a_follow_up_does_not_repeat_the_previous_answer(make_rag):
-    rag = make_rag("minilm")
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+def test_without_llm_a_follow_up_does_not_repeat_the_previous_answer(make_ingested_rag):
+    rag = make_ingested_rag("minilm", ("docs", "reports"))
     first = rag.answer("How long is the warranty on the Helios battery?")
     history = [Turn(role="user", text=first.question), Turn(role="assistant", text=first.text)]
     follow = rag.answer("What voids it?", history=history)
@@ -59,10 +57,9 @@ def test_without_llm_a_follow_up_does_not_repeat_the_previous_answer(make_rag):
 @pytest.mark.parametrize(
     "question", ["How long does a male emperor penguin incubate its egg?", "Who won the 1998 football world cup?"]
 )
-def test_without_a_reranker_off_topic_questions_find_nothing_relevant(make_rag, question):
+def test_without_a_reranker_off_topic_questions_find_nothing_relevant(make_ingested_rag, question):
     generator = FakeGenerator("should not be called [1]")
-    rag = make_rag("minilm", generator=generator)
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs", "reports"), generator=generator)
     answer = rag.answer(question)
     assert answer.outcome == "nothing_relevant" and answer.sources == [] and generator.calls == []
     assert any("RAG_RETRIEVAL__RELEVANCE_THRESHOLD" in n for n in answer.notes)
@@ -95,19 +92,17 @@ def test_a_vector_with_too_few_points_is_not_gated(make_rag):
     assert rag.answer("a wiring diagram").outcome == "extractive"
 
 
-def test_page_specific_question_cites_the_right_pdf_page(make_rag):
-    rag = make_rag("minilm")
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+def test_page_specific_question_cites_the_right_pdf_page(make_ingested_rag):
+    rag = make_ingested_rag("minilm", ("docs", "reports"))
     answer = rag.answer("How much did revenue grow in 2025?")
     top = answer.citation(1).hit
     assert (Path(top.path).name, top.page) == ("annual-report-2025.pdf", 3)
     assert top.image_ref and rag.media_file(top.image_ref).is_file()
 
 
-def test_llm_answer_maps_citation_numbers_to_sources(make_rag):
+def test_llm_answer_maps_citation_numbers_to_sources(make_ingested_rag):
     generator = FakeGenerator("The Helios battery has a 12-year warranty [1]. Panels differ [3][9].")
-    rag = make_rag("minilm", generator=generator)
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), generator=generator)
     answer = rag.answer("How long is the warranty on the Helios battery?")
     assert answer.outcome == "answered" and answer.model == "fake/model"
     assert answer.cited == [1, 3]  # [9] is not a source number and is dropped
@@ -115,10 +110,9 @@ def test_llm_answer_maps_citation_numbers_to_sources(make_rag):
     assert len(generator.calls) == 1
 
 
-def test_streaming_gives_the_same_answer(make_rag):
+def test_streaming_gives_the_same_answer(make_ingested_rag):
     generator = FakeGenerator("Twelve years [1].")
-    rag = make_rag("minilm", generator=generator)
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), generator=generator)
     question = "How long is the warranty on the Helios battery?"
     items = list(rag.answer_stream(question))
     *pieces, final = items
@@ -129,20 +123,18 @@ def test_streaming_gives_the_same_answer(make_rag):
     assert [s.hit.id for s in whole.sources] == [s.hit.id for s in final.sources]
 
 
-def test_reranked_hits_carry_both_ranks_and_calibrated_scores(make_rag, reranker):
+def test_reranked_hits_carry_both_ranks_and_calibrated_scores(make_ingested_rag, reranker):
     rerank = {"candidates": 8, "top_k": 4, "threshold": 0.0}
-    rag = make_rag("minilm", reranker=reranker(**rerank), rerank=rerank)
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), reranker=reranker(**rerank), rerank=rerank)
     retrieved = rag.retrieve("How often should the solar panels be cleaned?")
     assert retrieved.rerank.applied and retrieved.rerank.candidates == 8 and retrieved.rerank.scored == 8
     assert [h.rank for h in retrieved.hits] == [1, 2, 3, 4]
     assert all(h.fused_rank is not None and 0 <= (h.rerank_score or -1) <= 1 for h in retrieved.hits)
 
 
-def test_nothing_relevant_outcome_does_not_ask_the_model(make_rag, reranker):
+def test_nothing_relevant_outcome_does_not_ask_the_model(make_ingested_rag, reranker):
     generator = FakeGenerator("should not be called [1]")
-    rag = make_rag("minilm", reranker=reranker(), generator=generator, rerank={"threshold": 0.99})
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), reranker=reranker(), generator=generator, rerank={"threshold": 0.99})
     answer = rag.answer("What is the airspeed velocity of an unladen swallow?")
     assert answer.outcome == "nothing_relevant" and answer.text == NOTHING_RELEVANT
     assert answer.sources == [] and generator.calls == []
@@ -151,7 +143,7 @@ def test_nothing_relevant_outcome_does_not_ask_the_model(make_rag, reranker):
     assert streamed[0] == NOTHING_RELEVANT and streamed[-1].outcome == "nothing_relevant"
 
 
-def test_answer_through_litellm_against_a_local_server_sends_page_images(make_rag):
+def test_answer_through_litellm_against_a_local_server_sends_page_images(make_ingested_rag):
     import base64
     import io
 
@@ -164,8 +156,7 @@ def test_answer_through_litellm_against_a_local_server_sends_page_images(make_ra
     with OpenAIStub(reply="Revenue grew 18% [1].") as stub:
         generation = {"model": "openai/test-model", "api_base": stub.base_url, "api_key": "sk-test"}
         generator = LiteLLMGenerator(GenerationSettings(**generation))
-        rag = make_rag("minilm", generator=generator, generation=generation)
-        rag.ingest([EXAMPLES / "reports"], progress=False)
+        rag = make_ingested_rag("minilm", ("reports",), generator=generator, generation=generation)
         answer = rag.answer("How much did revenue grow in 2025?")
         request = stub.last_request
     assert answer.outcome == "answered" and answer.cited == [1]
@@ -202,9 +193,8 @@ class RewritingGenerator(FakeGenerator):
         return super().complete(messages)
 
 
-def test_without_llm_a_follow_up_is_searched_with_the_previous_question(make_rag):
-    rag = make_rag("minilm")
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+def test_without_llm_a_follow_up_is_searched_with_the_previous_question(make_ingested_rag):
+    rag = make_ingested_rag("minilm", ("docs", "reports"))
     alone = rag.answer("What voids it?")
     assert not any("follow-up" in n for n in alone.notes)
     answer = rag.answer("What voids it?", history=HISTORY)
@@ -213,10 +203,9 @@ def test_without_llm_a_follow_up_is_searched_with_the_previous_question(make_rag
     assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
 
 
-def test_a_follow_up_is_rewritten_then_answered_with_the_conversation(make_rag):
+def test_a_follow_up_is_rewritten_then_answered_with_the_conversation(make_ingested_rag):
     generator = RewritingGenerator("Flooding and fire void it [1].", "What voids the Helios battery warranty?")
-    rag = make_rag("minilm", generator=generator)
-    rag.ingest([EXAMPLES / "docs", EXAMPLES / "reports"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs", "reports"), generator=generator)
     results = [
         rag.answer("What voids it?", history=HISTORY),
         list(rag.answer_stream("What voids it?", history=HISTORY))[-1],
@@ -234,29 +223,26 @@ def test_a_follow_up_is_rewritten_then_answered_with_the_conversation(make_rag):
     assert "Question: What voids it?" in final[-1]["content"][-1]["text"]
 
 
-def test_a_failed_rewrite_falls_back_to_searching_with_the_previous_question(make_rag):
+def test_a_failed_rewrite_falls_back_to_searching_with_the_previous_question(make_ingested_rag):
     generator = RewritingGenerator("Flooding and fire void it [1].", None)
-    rag = make_rag("minilm", generator=generator)
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), generator=generator)
     answer = rag.answer("What voids it?", history=HISTORY)
     assert answer.outcome == "answered"
     assert any("could not rewrite it" in n and "503" in n for n in answer.notes)
     assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
 
 
-def test_history_can_be_turned_off(make_rag):
+def test_history_can_be_turned_off(make_ingested_rag):
     generator = RewritingGenerator("Twelve years [1].", "unused")
-    rag = make_rag("minilm", generator=generator, generation={"history_turns": 0})
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), generator=generator, generation={"history_turns": 0})
     answer = rag.answer("How long is the warranty on the Helios battery?", history=HISTORY)
     assert len(generator.calls) == 1 and [m["role"] for m in generator.calls[0]] == ["system", "user"]
     assert not any("follow-up" in n for n in answer.notes)
 
 
-def test_an_empty_rewrite_falls_back_too(make_rag):
+def test_an_empty_rewrite_falls_back_too(make_ingested_rag):
     generator = RewritingGenerator("Flooding and fire void it [1].", '  ""  ')
-    rag = make_rag("minilm", generator=generator)
-    rag.ingest([EXAMPLES / "docs"], progress=False)
+    rag = make_ingested_rag("minilm", ("docs",), generator=generator)
     answer = rag.answer("What voids it?", history=HISTORY)
     assert any("rewrite was empty or too long" in n for n in answer.notes)
     assert Path(answer.citation(1).hit.path).name == "battery-warranty.md"
