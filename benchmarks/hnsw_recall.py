@@ -40,6 +40,7 @@ import numpy as np
 log = logging.getLogger("benchmarks.hnsw_recall")
 
 TENANT = "bench"
+INGESTED_AT = "2026-01-01T00:00:00+00:00"  # one fixed time: the points are synthetic
 
 # Topic word lists: each chunk is about one topic, so nearby chunks share vocabulary and meaning, as in a real
 # document collection (and unlike random vectors, which no ANN index handles well).
@@ -162,24 +163,26 @@ def _percentile_ms(samples: Sequence[float], q: float) -> float:
 
 
 def _records(texts: list[str], vectors: np.ndarray, sparse: Any, first: int) -> list[Any]:
+    from rag.records import PointPayload
     from rag.store import PointRecord, point_id
 
     records = []
     encoded = sparse.encode_documents(texts)
     for number, (text, vec, terms) in enumerate(zip(texts, vectors, encoded, strict=True), start=first):
         source = f"/bench/doc-{number // 8:05d}.txt"
-        payload = {
-            "tenant": TENANT,
-            "source_id": source,
-            "path": source,
-            "name": Path(source).name,
-            "mime_type": "text/plain",
-            "content_hash": "0" * 64,
-            "kind": "text",
-            "modality": "text",
-            "locator": f"chunk-{number % 8}",
-            "text": text,
-        }
+        payload = PointPayload(
+            tenant=TENANT,
+            source_id=source,
+            path=source,
+            name=Path(source).name,
+            mime_type="text/plain",
+            content_hash="0" * 64,
+            kind="text",
+            modality="text",
+            locator=f"chunk-{number % 8}",
+            text=text,
+            ingested_at=INGESTED_AT,
+        ).to_payload()
         records.append(PointRecord(point_id(TENANT, source, "0" * 64, f"chunk-{number % 8}"), {"text": vec,
                                    "sparse": terms}, payload))  # fmt: skip
     return records

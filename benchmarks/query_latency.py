@@ -58,6 +58,7 @@ log = logging.getLogger("benchmarks.query_latency")
 
 DIM = 384
 TENANT = "bench"
+INGESTED_AT = "2026-01-01T00:00:00+00:00"  # one fixed time: the points are synthetic
 STAGES = ("encode", "search", "rerank", "first_token")
 BASELINES = {
     "encode": ("encode_raw",),
@@ -90,6 +91,7 @@ def _vocabulary(rng: np.random.Generator, size: int = 6000) -> list[str]:
 
 
 def _synthetic_points(rng: np.random.Generator, vocab: list[str], start: int, stop: int, sparse: Any) -> list[Any]:
+    from rag.records import PointPayload
     from rag.store import PointRecord, point_id
 
     n = stop - start
@@ -102,20 +104,21 @@ def _synthetic_points(rng: np.random.Generator, vocab: list[str], start: int, st
     for i, (vec, text, terms) in enumerate(zip(vectors, texts, sparse.encode_documents(texts), strict=True)):
         number = start + i
         source = f"/bench/doc-{number // 4:06d}.txt"
-        payload = {
-            "tenant": TENANT,
-            "source_id": source,
-            "path": source,
-            "name": Path(source).name,
-            "mime_type": "text/plain",
-            "content_hash": "0" * 64,
-            "kind": "text",
-            "modality": "text",
-            "locator": f"chunk-{number % 4}",
-            "text": text,
-            "char_start": 0,
-            "char_end": len(text),
-        }
+        payload = PointPayload(
+            tenant=TENANT,
+            source_id=source,
+            path=source,
+            name=Path(source).name,
+            mime_type="text/plain",
+            content_hash="0" * 64,
+            kind="text",
+            modality="text",
+            locator=f"chunk-{number % 4}",
+            text=text,
+            char_start=0,
+            char_end=len(text),
+            ingested_at=INGESTED_AT,
+        ).to_payload()
         records.append(
             PointRecord(
                 point_id(TENANT, source, "0" * 64, f"chunk-{number % 4}"), {"text": vec, "sparse": terms}, payload
