@@ -41,7 +41,7 @@ test: setup ## Run the test suite
 	$(BIN)/pytest -q
 
 test-fast: setup ## The inner loop: the tests not marked slow, integration (subprocesses, servers) or gpu
-	$(BIN)/pytest -q -m "not slow and not integration and not gpu" -n auto
+	$(BIN)/pytest -q -m "not slow and not integration and not gpu" -n auto --dist loadfile
 
 lint: setup ## ruff check, ruff format --check and mypy
 	$(BIN)/ruff check .
