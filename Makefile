@@ -20,6 +20,9 @@ demo test test-fast: export OPENBLAS_NUM_THREADS := 1
 TEST_TMPDIR := $(shell [ "$$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] \
 	&& [ "$$(df -k --output=avail /dev/shm | tail -n 1)" -gt 2000000 ] && echo /dev/shm)
 test-fast: export TMPDIR := $(or $(TMPDIR),$(TEST_TMPDIR),/tmp)
+# Each worker compiles the project and the rewritten test modules again when bytecode is not written (some
+# shells set PYTHONDONTWRITEBYTECODE): ~1 s of CPU a process, so the inner loop writes it (__pycache__ is ignored).
+test-fast: export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: help setup demo serve test test-fast lint examples e2e clean
 

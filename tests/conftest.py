@@ -37,10 +37,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from rag.testing.tiny_models import build_all
+def tiny_models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny offline models, built once and kept in pytest's cache (``.pytest_cache``) under a key of their
+    builder's source and library versions: every xdist worker and later run reuses them (2-3 s of CPU each)."""
+    from rag.testing.tiny_models import build_all_cached
 
-    return build_all(tmp_path_factory.mktemp("tiny-models"))
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider: share within the run only
+    folder = cache.mkdir("tiny-models") if cache is not None else tmp_path_factory.getbasetemp().parent / "tiny-models"
+    return build_all_cached(folder)
 
 
 def _models_env(kind: str, tiny: dict[str, Path]) -> dict[str, Any]:

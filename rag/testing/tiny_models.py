@@ -28,6 +28,7 @@ from typing import Any
 
 __all__ = [
     "build_all",
+    "build_all_cached",
     "build_clap",
     "build_clip",
     "build_qwen3vl_embedding",
@@ -430,16 +431,59 @@ def build_wav2vec2_ctc(out_dir: str | Path, *, seed: int = 0) -> Path:
     return out
 
 
+# What build_all writes: each model's folder under the root, by name.
+FOLDERS = {
+    "qwen3vl_embedding": "qwen3vl-embedding",
+    "qwen3vl_reranker": "qwen3vl-reranker",
+    "clip": "clip",
+    "whisper": "whisper",
+    "wav2vec2_ctc": "wav2vec2-ctc",
+    "clap": "clap",
+}
+
+
 def build_all(root: str | Path) -> dict[str, Path]:
     root = Path(root)
-    return {
-        "qwen3vl_embedding": build_qwen3vl_embedding(root / "qwen3vl-embedding"),
-        "qwen3vl_reranker": build_qwen3vl_reranker(root / "qwen3vl-reranker"),
-        "clip": build_clip(root / "clip"),
-        "whisper": build_whisper(root / "whisper"),
-        "wav2vec2_ctc": build_wav2vec2_ctc(root / "wav2vec2-ctc"),
-        "clap": build_clap(root / "clap"),
+    builders = {
+        "qwen3vl_embedding": build_qwen3vl_embedding,
+        "qwen3vl_reranker": build_qwen3vl_reranker,
+        "clip": build_clip,
+        "whisper": build_whisper,
+        "wav2vec2_ctc": build_wav2vec2_ctc,
+        "clap": build_clap,
     }
+    return {name: build(root / FOLDERS[name]) for name, build in builders.items()}
+
+
+def fingerprint() -> str:
+    """A key for models built by this module: its source and the versions of the libraries that write them."""
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for package in ("torch", "transformers", "sentence-transformers", "tokenizers"):
+        digest.update(f"{package}={version(package)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def build_all_cached(cache: str | Path) -> dict[str, Path]:
+    """:func:`build_all` into ``cache/<fingerprint>``, once: later calls (other processes too, at the same time)
+    reuse it. The models are built in a scratch folder and renamed into place, so a reader never sees half."""
+    from filelock import FileLock
+
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    root = cache / fingerprint()
+    with FileLock(str(root) + ".lock"):
+        if not root.exists():
+            scratch = cache / f"{root.name}.building"
+            if scratch.exists():
+                import shutil
+
+                shutil.rmtree(scratch)  # left by a run that was killed while building
+            build_all(scratch)
+            scratch.rename(root)
+    return {name: root / folder for name, folder in FOLDERS.items()}
 
 
 if __name__ == "__main__":

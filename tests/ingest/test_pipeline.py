@@ -298,6 +298,22 @@ def _snapshot(rag):
     return collection_snapshot(rag._store, rag._media.root)
 
 
+def _settled(*counters: list, quiet: float = 0.3, most: float = 2.0) -> None:
+    """Wait until none of the lists has grown for ``quiet`` seconds (at most ``most``): the loader ran ahead as
+    far as it may and is blocked. Faster than a fixed sleep, and as strict: a loader that never stops keeps
+    growing a list, so the bounds checked after this still catch it."""
+    deadline = time.monotonic() + most
+    sizes = [len(c) for c in counters]
+    still = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = [len(c) for c in counters]
+        if now != sizes:
+            sizes, still = now, time.monotonic()
+        elif time.monotonic() - still >= quiet:
+            return
+
+
 def _small_files(root: Path, count: int) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -339,7 +355,7 @@ def test_discovery_streams_and_loading_runs_ahead_of_embedding_only_so_far(make_
     worker.start()
     try:
         assert spy.entered.wait(30)
-        time.sleep(1.0)  # time enough for the loader to run ahead as far as it may
+        _settled(loaded, handed_out)  # the loader ran ahead as far as it may
         # 8 items being embedded + 16 queued + 1 waiting to be queued; the rest is not even discovered
         assert 8 < len(loaded) <= 25
         assert len(handed_out) <= 27
@@ -503,7 +519,7 @@ def test_decoded_images_waiting_for_the_model_are_bounded(make_rag, tmp_path: Pa
     worker.start()
     try:
         assert spy.entered.wait(30)
-        time.sleep(1.0)
+        _settled(taken)
         assert 2 <= len(taken) <= 4  # 2 in the model, 2 queued; the loader waits before decoding more
     finally:
         gate.set()

@@ -25,7 +25,12 @@ from rag.prompt import build_messages, encode_image
 from rag.records import Citation, Hit
 from rag.testing.openai_stub import OpenAIStub, split_pieces
 
-pytestmark = pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning")
+# Integration tests: litellm against a local OpenAI-compatible server over HTTP (and importing litellm takes ~5 s
+# a process, so `make test-fast` leaves them to `make test`).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 REPLY = "The Helios battery warranty lasts five years [1]."
@@ -291,9 +296,8 @@ def test_stub_lists_models_and_shuts_down_quickly_with_a_sleeping_handler() -> N
 # --- isolation ---
 
 
-@pytest.mark.integration  # a fresh Python process
 def test_import_is_cheap_and_litellm_never_leaves_localhost(stub: OpenAIStub, tmp_path: Path) -> None:
-    """In a fresh interpreter without LITELLM_LOCAL_MODEL_COST_MAP: importing rag.generator does not import
+    """In a fresh Python process without LITELLM_LOCAL_MODEL_COST_MAP: importing rag.generator does not import
     litellm, and a full request resolves and connects to 127.0.0.1 only (no price-list fetch)."""
     env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP" and not k.startswith("RAG_")}
     env["PYTHONPATH"] = str(REPO)

@@ -143,6 +143,7 @@ def test_nothing_relevant_outcome_does_not_ask_the_model(make_ingested_rag, rera
     assert streamed[0] == NOTHING_RELEVANT and streamed[-1].outcome == "nothing_relevant"
 
 
+@pytest.mark.integration  # litellm against a local OpenAI-compatible server
 def test_answer_through_litellm_against_a_local_server_sends_page_images(make_ingested_rag):
     import base64
     import io

@@ -20,7 +20,7 @@ def wait_job(client: TestClient, job_id: str, headers: dict[str, str], timeout: 
         job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
         if job["status"] not in ("queued", "running"):
             return job
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s")
 
 

@@ -6,6 +6,8 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 from rag.config import GenerationSettings
 from rag.generator import LiteLLMGenerator
 from rag.testing.fakes import FakeGenerator
@@ -95,6 +97,7 @@ def test_streamed_chat_chunks_follow_the_openai_format(make_client: Any) -> None
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["sources"][0]["cited"]
 
 
+@pytest.mark.integration  # litellm against a local OpenAI-compatible server
 def test_model_failures_are_a_502_before_streaming_and_an_error_event_after(make_client: Any) -> None:
     with OpenAIStub(reply="The warranty lasts ten years [1].") as stub:
         generation = GenerationSettings(

@@ -185,6 +185,7 @@ def test_an_image_without_an_image_model_searches_the_text_and_says_so(make_clie
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "image_query_unsupported"
 
 
+@pytest.mark.integration  # litellm against a local OpenAI-compatible server
 def test_a_failing_answer_model_still_gives_a_task_its_cheap_reply(make_client: Any) -> None:
     with OpenAIStub(reply='{"title": "never"}') as stub:
         generation = GenerationSettings(

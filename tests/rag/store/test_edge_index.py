@@ -223,6 +223,7 @@ _KILLED = textwrap.dedent(
 )
 
 
+@pytest.mark.integration  # a store in a fresh Python process, killed
 @pytest.mark.parametrize("moment", ["child", "replay", "commit", "after-commit"])
 def test_a_kill_of_the_store_process_during_a_build_loses_no_acknowledged_write(tmp_path: Path, moment: str):
     script = _KILLED.format(tests=str(Path(__file__).parent))
