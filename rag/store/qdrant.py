@@ -166,6 +166,9 @@ class QdrantStore(StoreBase):
         if not self.capabilities.single_process:
             kwargs["shard_number"] = self.settings.shard_number
             kwargs["replication_factor"] = self.settings.replication_factor
+            kwargs["hnsw_config"] = models.HnswConfigDiff(
+                m=self.settings.hnsw_m, ef_construct=self.settings.hnsw_ef_construct
+            )
         with self._call("create_collection", write=True):
             self._qc.create_collection(self.collection, vectors_config=vectors, metadata=schema.as_metadata(), **kwargs)
         if not self.capabilities.single_process:  # local mode has no payload indexes (it scans)
@@ -280,7 +283,7 @@ class QdrantStore(StoreBase):
         from qdrant_client import models
 
         flt = _filter(where)
-        params = models.SearchParams(exact=True) if exact else None
+        params = self._search_params(exact)
         prefetch = [
             models.Prefetch(query=_to_qdrant(vec), using=name, limit=prefetch_limit, filter=flt, params=params)
             for name, vec in pairs
@@ -296,13 +299,21 @@ class QdrantStore(StoreBase):
             )
         return [StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in response.points]
 
+    def _search_params(self, exact: bool) -> Any:
+        """Exact, or the configured ``hnsw_ef`` on a server (local mode always scans and warns about any)."""
+        from qdrant_client import models
+
+        if exact:
+            return models.SearchParams(exact=True)
+        return None if self.capabilities.single_process else models.SearchParams(hnsw_ef=self.settings.hnsw_ef)
+
     def _query_each(
         self, pairs: Sequence[tuple[str, QueryVector]], where: Where, *, limit: int, exact: bool
     ) -> list[list[StoredHit]]:
         from qdrant_client import models
 
         flt = _filter(where)
-        params = models.SearchParams(exact=True) if exact else None
+        params = self._search_params(exact)
         requests = [
             models.QueryRequest(
                 query=_to_qdrant(vec), using=name, limit=limit, filter=flt, params=params, with_payload=True

@@ -482,3 +482,28 @@ def test_index_state_on_a_server_names_its_hnsw_index_above_the_exact_threshold(
     assert server.index_state() == "exact search (10 points)"
     monkeypatch.setattr(server, "_points_total", lambda: 11)
     assert server.index_state() == "HNSW index (11 points, over RAG_QDRANT__EXACT_BELOW=10)"
+
+
+def test_a_server_collection_gets_the_hnsw_settings_and_searches_use_hnsw_ef(tmp_path: Path, stores, monkeypatch):
+    """No Qdrant server runs here: local mode stands in, told it is a server, and the client calls are read."""
+    import dataclasses
+
+    store = stores("local", tmp_path / "q", hnsw_m=24, hnsw_ef_construct=150, hnsw_ef=77, exact_below=0)
+    store.capabilities = dataclasses.replace(store.capabilities, single_process=False)
+    calls: dict[str, list[dict]] = {"create_collection": [], "query_points": [], "query_batch_points": []}
+    for name, seen in calls.items():
+        real = getattr(store._qc, name)
+        monkeypatch.setattr(
+            store._qc, name, lambda *a, _real=real, _seen=seen, **kw: (_seen.append(kw), _real(*a, **kw))[1]
+        )
+    with pytest.warns(UserWarning):  # local mode: payload indexes and search params have no effect there
+        store.ensure_collection(SCHEMA)
+        store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
+        store.search(
+            {"text": [1, 0, 0, 0], "image": [1, 0, 0]}, where=StoreFilter(tenant="a"), limit=5, prefetch_limit=5
+        )
+        store.search_each({"text": [1, 0, 0, 0]}, where=StoreFilter(tenant="a"), limit=5)
+    hnsw = calls["create_collection"][0]["hnsw_config"]
+    assert (hnsw.m, hnsw.ef_construct) == (24, 150)
+    assert [p.params.hnsw_ef for p in calls["query_points"][0]["prefetch"]] == [77, 77]
+    assert calls["query_batch_points"][0]["requests"][0].params.hnsw_ef == 77
