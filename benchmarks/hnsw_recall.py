@@ -244,6 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["build_s"] = round(time.perf_counter() - t0, 1)
         results["searches_answered_during_build"] = answered_during_build
         results["swap_reads_held_ms"] = round((store.last_swap_s or 0) * 1000, 3)
+        results["copy_writes_held_ms"] = round((store.last_copy_s or 0) * 1000, 1)
         results["index_state"] = store.index_state()
         results["points"] = store.total()
         encoded = [
@@ -316,7 +317,8 @@ def to_markdown(results: dict[str, Any]) -> str:
         "",
         f"Index built in a child process in {results['build_s']} s (upserts {results['upsert_s']} s); "
         f"{results['searches_answered_during_build']} searches answered during the build; reads held "
-        f"{results['swap_reads_held_ms']} ms by the swap. State after: {results['index_state']}.",
+        f"{results['swap_reads_held_ms']} ms by the swap, writes held {results.get('copy_writes_held_ms', '–')} ms "
+        f"by the shard copy. State after: {results['index_state']}.",
         "",
         "| hnsw_ef | dense recall@10 (min) | dense p50 / p95 ms | fused overlap@10 (min) | fused p50 / p95 ms | "
         "exact / HNSW p50 (dense, fused) |",

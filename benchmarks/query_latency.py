@@ -312,6 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             "build_s": round(time.perf_counter() - t_build, 1),
                             "searches_answered_during_build": answered,
                             "swap_reads_held_ms": round((store.last_swap_s or 0) * 1000, 3),
+                            "copy_writes_held_ms": round((store.last_copy_s or 0) * 1000, 1),
                             "state": store.index_state(),
                         }
                     )
@@ -467,7 +468,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines += [
         f"- Edge HNSW index at {r['size']:,} points: built in {r['build_s']} s in a child process, "
         f"{r['searches_answered_during_build']} searches answered meanwhile, reads held {r['swap_reads_held_ms']} ms "
-        f"by the swap; {r['state']}"
+        f"by the swap, writes held {r.get('copy_writes_held_ms', '–')} ms by the shard copy; {r['state']}"
         for r in results.get("index", [])
     ]
     lines += [f"- Edge reopened at {r['size']:,} points: {r['seconds']} s" for r in results.get("reopen", [])]

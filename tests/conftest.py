@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # One intra-op thread for torch (read when torch loads, which is after this). The tests run models from several
@@ -113,24 +112,6 @@ def make_rag(make_settings: SettingsFactory, loaded_models: Callable[[str], Any]
         rag.close()
 
 
-_BLOCK = 1 << 16
-_ZEROS = bytes(_BLOCK)
-
-
-def _copy_sparse(src: str, dst: str) -> str:
-    """``shutil.copy2`` that leaves runs of zeros as holes: Edge preallocates its files sparsely (32 MB each, a few
-    KB written), and a plain copy of a small store writes 200 MB."""
-    with open(src, "rb") as source, open(dst, "wb") as target:
-        while block := source.read(_BLOCK):
-            if block == _ZEROS[: len(block)]:
-                target.seek(len(block), os.SEEK_CUR)
-            else:
-                target.write(block)
-        target.truncate()
-    shutil.copystat(src, dst)
-    return dst
-
-
 @pytest.fixture(scope="session")
 def ingested_examples(
     tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], loaded_models: Callable[[str], Any]
@@ -166,11 +147,15 @@ def make_ingested_rag(
     make_rag: Callable[..., Any], ingested_examples: Callable[[str, tuple[str, ...]], Path], tmp_path: Path
 ) -> Callable[..., Any]:
     """Like ``make_rag``, over a fresh copy of a data directory where ``folders`` of ``examples/`` are ingested."""
+    from rag.store.edge_index import copy_tree
+
     copies = itertools.count()
 
     def factory(kind: str, folders: tuple[str, ...], **overrides: Any) -> Any:
         data = tmp_path / f"ingested-{next(copies)}"
-        shutil.copytree(ingested_examples(kind, folders), data, symlinks=True, copy_function=_copy_sparse)
+        copy_tree(
+            ingested_examples(kind, folders), data
+        )  # keeps Edge's sparse files sparse: a plain copy writes 200 MB
         return make_rag(kind, data_dir=data, **overrides)
 
     return factory

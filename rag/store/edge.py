@@ -59,6 +59,7 @@ from rag.store.edge_index import (
     IndexRecord,
     SwapGate,
     clean_layout,
+    copy_tree,
     current_dir,
     fsync_dir,
     new_shard_dir,
@@ -113,6 +114,7 @@ class EdgeStore(StoreBase):
         self._builds_allowed = False  # from open to close (guarded by _build_lock)
         self._timer: threading.Timer | None = None
         self.last_swap_s: float | None = None  # how long reads were held back by the last swap
+        self.last_copy_s: float | None = None  # how long writes were held back by the last build's shard copy
 
     @property
     def location(self) -> str:
@@ -483,8 +485,10 @@ class EdgeStore(StoreBase):
             spec = self._build_spec()
             directory = new_shard_dir(self.root)
             with self._call("flush", write=True):
+                t_copy = time.monotonic()
                 self._edge.flush()
-                shutil.copytree(self._shard_dir, directory)
+                copy_tree(self._shard_dir, directory)
+                self.last_copy_s = time.monotonic() - t_copy
                 build = Build(directory, spec, points=int(self._edge.info().points_count))
                 self._build = build
             thread = threading.Thread(target=self._run_build, args=(build,), name="rag-hnsw-build", daemon=True)

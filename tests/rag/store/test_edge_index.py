@@ -20,7 +20,7 @@ import pytest
 
 from rag.config import QdrantSettings
 from rag.store import CollectionSchema, EdgeStore, PointRecord, StoreFilter, VectorSchema, point_id
-from rag.store.edge_index import Build
+from rag.store.edge_index import Build, copy_sparse, copy_tree
 
 DIM = 8
 SCHEMA = CollectionSchema((VectorSchema("text", DIM, "text-model"),))
@@ -263,3 +263,30 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.is_file() and stat.read_text().split(")")[1].split()[0] == "Z")
+
+
+def test_a_shard_copy_keeps_the_data_and_leaves_the_holes(tmp_path: Path):
+    mb = 1 << 20
+    source = tmp_path / "src"
+    source.mkdir()
+    with open(source / "sparse.dat", "wb") as f:  # data, an 8 MB hole, data, and a hole at the end
+        f.write(b"head" * 1000)
+        f.seek(8 * mb)
+        f.write(os.urandom(70_000))
+        f.truncate(32 * mb)
+    (source / "empty").write_bytes(b"")
+    (source / "segments").mkdir()
+    (source / "segments" / "plain.bin").write_bytes(os.urandom(3 * mb + 5))
+    os.symlink("plain.bin", source / "segments" / "link")
+    copy = tmp_path / "copy"
+    copy_tree(source, copy)
+    for name in ("sparse.dat", "empty", "segments/plain.bin"):
+        assert (copy / name).read_bytes() == (source / name).read_bytes(), name
+    assert os.readlink(copy / "segments" / "link") == "plain.bin"
+    allocated = os.stat(copy / "sparse.dat").st_blocks * 512
+    if os.stat(source / "sparse.dat").st_blocks * 512 < 4 * mb:  # the file system keeps holes at all
+        assert allocated < 4 * mb  # a plain copy allocates all 32 MB
+    # the same bytes again over an existing (longer) file: truncated to the source's length
+    (tmp_path / "target").write_bytes(b"x" * (40 * mb))
+    copy_sparse(str(source / "sparse.dat"), str(tmp_path / "target"))
+    assert (tmp_path / "target").read_bytes() == (source / "sparse.dat").read_bytes()
