@@ -76,8 +76,12 @@ def _modality(value: object) -> str:
     return "image"
 
 
-# How long one ingest turn of a model's lock should take: what a query may wait for a document batch.
+# How long one ingest turn of a model's lock should take while queries are about: what a query may wait for a
+# document batch. With no query for _QUIET_S, turns are whole model batches again: short turns cost a third of
+# the ingest throughput on 2 CPU cores (benchmarks/ingest_throughput.py: ratio 0.57 against 0.86 with whole
+# batches), although a bare encode is as fast at any batch size.
 _TURN_S = 0.1
+_QUIET_S = 10.0
 _LOCKS: weakref.WeakKeyDictionary[Any, PriorityLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
@@ -169,16 +173,18 @@ class SentenceTransformerEmbedder:
         if query:
             with self._lock.hold(urgent=True):
                 return self._run(self._model.encode_query, prepared)
-        # Short turns of the lock, so that a query waits for one short turn at most: each turn encodes as many
-        # documents (up to one model batch) as fit in _TURN_S at the pace of the turn before. On a CPU the
-        # pace per document hardly depends on the batch size (MiniLM: 40-44 documents/s from 2 to 16 a
-        # batch), so short turns cost no throughput; on a GPU a whole batch fits in one turn anyway. Longest
-        # texts first, as sentence-transformers orders a call's inputs, so that batches pad to similar lengths.
+        # While queries are about (one waiting, or one within _QUIET_S), short turns of the lock, so that a query
+        # waits for one short turn at most: each turn encodes as many documents (up to one model batch) as fit
+        # in _TURN_S at the pace of the turn before. Otherwise whole model batches: in a pipeline, short turns
+        # cost throughput (see _QUIET_S), and the first query after a quiet spell waits for one batch at most.
+        # On a GPU a whole batch fits in one turn anyway. Longest texts first, as sentence-transformers orders a
+        # call's inputs, so that batches pad to similar lengths.
         order = sorted(range(len(prepared)), key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0)
         out = np.empty((len(prepared), self.dimension), dtype=np.float32)
         start = 0
         while start < len(order):
-            batch = order[start : start + self._turn_items]
+            turn = self._turn_items if self._lock.urgent_since(_QUIET_S) else self.batch_size
+            batch = order[start : start + turn]
             with self._lock.hold():
                 began = time.perf_counter()
                 out[batch] = self._run(self._model.encode_document, [prepared[i] for i in batch])

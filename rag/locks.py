@@ -10,6 +10,7 @@ reentrant for the thread that holds it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,7 @@ class PriorityLock:
         self._ordinary_waiting = 0
         self._max_skips = max_skips
         self._skips = 0  # urgent holders that went before a waiting ordinary one since it last had a turn
+        self._urgent_at = -float("inf")  # when an urgent holder last asked for the lock (time.monotonic)
 
     @contextmanager
     def hold(self, *, urgent: bool = False) -> Iterator[None]:
@@ -37,6 +39,7 @@ class PriorityLock:
             else:
                 if urgent:
                     self._urgent_waiting += 1
+                    self._urgent_at = time.monotonic()
                 else:
                     self._ordinary_waiting += 1
                 try:
@@ -65,6 +68,10 @@ class PriorityLock:
         """With the lock free: whether a waiter of this kind may take it now."""
         starving = self._ordinary_waiting > 0 and self._skips >= self._max_skips
         return not starving if urgent else not self._urgent_waiting or starving
+
+    def urgent_since(self, seconds: float) -> bool:
+        """Whether an urgent holder (a query) is waiting now or asked for the lock within ``seconds``."""
+        return self._urgent_waiting > 0 or time.monotonic() - self._urgent_at < seconds
 
     @property
     def urgent_waiting(self) -> int:

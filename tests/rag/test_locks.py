@@ -100,10 +100,33 @@ def test_a_slow_model_holds_the_lock_for_short_turns_of_fewer_documents() -> Non
 
     model = PerItem()
     embedder = SentenceTransformerEmbedder(model, model_id="per-item", batch_size=16)
+    embedder.encode_queries(["a question"])  # a query a moment ago: ingest takes short turns
+    model.calls.clear()
     assert embedder.encode_documents([f"doc {i}" for i in range(24)]).shape == (24, 4)
     sizes = [n for _, n in model.calls]
     assert sizes[0] == 16 and sum(sizes) == 24  # the first turn has no pace to go by: one model batch
     assert all(1 <= n <= 3 for n in sizes[1:]), sizes  # then as many as fit in a turn
+
+
+def test_without_queries_about_documents_are_encoded_in_whole_model_batches(monkeypatch) -> None:
+    class PerItem(_SlowModel):
+        def _call(self, kind: str, inputs: list[Any]) -> np.ndarray:
+            self.calls.append((kind, len(inputs)))
+            time.sleep(0.01 * len(inputs))
+            return np.ones((len(inputs), 4), dtype=np.float32)
+
+    model = PerItem()
+    embedder = SentenceTransformerEmbedder(model, model_id="per-item", batch_size=16)
+    embedder.encode_documents([f"doc {i}" for i in range(40)])
+    assert [n for _, n in model.calls] == [16, 16, 8]  # no query ever: short turns would only cost throughput
+    embedder.encode_queries(["a question"])
+    model.calls.clear()
+    embedder.encode_documents([f"doc {i}" for i in range(40)])
+    assert max(n for _, n in model.calls[1:]) <= 10  # a query just now: turns of 0.1 s (10 documents) at most
+    monkeypatch.setattr("rag.embedder._QUIET_S", 0.0)  # the query is long past
+    model.calls.clear()
+    embedder.encode_documents([f"doc {i}" for i in range(40)])
+    assert [n for _, n in model.calls] == [16, 16, 8]
 
 
 def test_documents_encoded_in_turns_keep_their_order() -> None:
