@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from rag.embedder import Embedder
     from rag.store import Store
 
-__all__ = ["BACKGROUND_QUERIES", "Calibrator", "NullStats", "calibrate", "cosine", "logit"]
+__all__ = ["BACKGROUND_QUERIES", "Calibrator", "NullStats", "calibrate", "cosine", "cosines", "logit"]
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,15 @@ def calibrate(score: float, stats: NullStats) -> float:
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     return float(np.dot(a, b) / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+
+def cosines(vec: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """:func:`cosine` of ``vec`` against each row of ``matrix`` (0 where either has no length)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    query = np.asarray(vec, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
+    dots = matrix @ query
+    return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
 
 
 def null_stats(vector: str, query_modality: str, scores: np.ndarray, points: int) -> NullStats:

@@ -22,7 +22,7 @@ from rag.errors import RetrievalError
 from rag.fusion import fuse_calibrated
 from rag.records import AudioClip, Hit, PointPayload, SearchFilters
 from rag.regions import ANCHORS, hit_regions
-from rag.relevance import Calibrator, cosine, logit
+from rag.relevance import Calibrator, cosines, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
 
@@ -191,24 +191,29 @@ class Retriever:
         dense = [(name, np.asarray(vec), kind) for name, vec, kind in queries if name in self.embedders]
         if not hits or not dense:
             return list(hits)
-        stored = {p.id: p.vectors for p in self.store.retrieve([h.id for h in hits], vectors=True)}
-        out: list[Hit] = []
-        for hit in hits:
-            vectors = stored.get(hit.id, {})
-            raw: dict[str, float] = {}
-            relevance: float | None = None
-            for name, vec, kind in dense:
-                point = vectors.get(name)
-                if point is None or isinstance(point, SparseVector):
-                    continue
-                value = cosine(vec, np.asarray(point))
-                raw[name] = round(max(value, raw.get(name, -1.0)), 6)
-                calibrated = self.calibrator.relevance(name, kind, value)
-                if calibrated is not None and (relevance is None or calibrated > relevance):
-                    relevance = calibrated
-            rounded = None if relevance is None else round(relevance, 6)
-            out.append(hit.model_copy(update={"scores": raw, "relevance": rounded}))
-        return out
+        names = sorted({name for name, _, _ in dense})
+        stored = {p.id: p.vectors for p in self.store.retrieve([h.id for h in hits], vectors=names, payload=False)}
+        raw: list[dict[str, float]] = [{} for _ in hits]
+        relevance: list[float | None] = [None] * len(hits)
+        for name, vec, kind in dense:
+            # One matrix product per query vector over the hits that have this (dense) vector.
+            rows = [
+                (i, point)
+                for i, hit in enumerate(hits)
+                if (point := stored.get(hit.id, {}).get(name)) is not None and not isinstance(point, SparseVector)
+            ]
+            if not rows:
+                continue
+            values = cosines(vec, np.stack([np.asarray(point, dtype=np.float32) for _, point in rows]))
+            for (i, _), value in zip(rows, values.tolist(), strict=True):
+                raw[i][name] = round(max(value, raw[i].get(name, -1.0)), 6)
+                calibrated, best = self.calibrator.relevance(name, kind, value), relevance[i]
+                if calibrated is not None and (best is None or calibrated > best):
+                    relevance[i] = calibrated
+        return [
+            hit.model_copy(update={"scores": scores, "relevance": None if r is None else round(r, 6)})
+            for hit, scores, r in zip(hits, raw, relevance, strict=True)
+        ]
 
     @staticmethod
     def _store_filter(tenant: str, filters: SearchFilters) -> StoreFilter:

@@ -125,8 +125,12 @@ class StoreBase(ABC):
         """Every point matching ``where``, with only ``fields`` of the payload (None: all of it)."""
 
     @abstractmethod
-    def retrieve(self, ids: Sequence[str], *, vectors: bool = False) -> list[PointRecord]:
-        """The points with these ids that exist (with their whole payload)."""
+    def retrieve(
+        self, ids: Sequence[str], *, vectors: bool | Sequence[str] = False, payload: bool = True
+    ) -> list[PointRecord]:
+        """The points with these ids that exist, with their whole payload (or none) and ``vectors``: all, none, or
+        only these named ones (the search path reads its dense vectors without the sparse one, whose
+        conversion costs most)."""
 
     @abstractmethod
     def _count(self, where: Where) -> int: ...

@@ -326,11 +326,14 @@ class EdgeStore(StoreBase):
             if offset is None:
                 return
 
-    def retrieve(self, ids: Sequence[str], *, vectors: bool = False) -> list[PointRecord]:
+    def retrieve(
+        self, ids: Sequence[str], *, vectors: bool | Sequence[str] = False, payload: bool = True
+    ) -> list[PointRecord]:
         if not self.exists():
             return []
+        with_vector = vectors if isinstance(vectors, bool) else list(vectors)
         with self._call("retrieve"):
-            return [_record(p) for p in self._edge.retrieve(list(ids), True, vectors)]
+            return [_record(p) for p in self._edge.retrieve(list(ids), payload, with_vector)]
 
     def _count(self, where: Where) -> int:
         import qdrant_edge as q

@@ -236,9 +236,12 @@ class QdrantStore(StoreBase):
             if offset is None:
                 return
 
-    def retrieve(self, ids: Sequence[str], *, vectors: bool = False) -> list[PointRecord]:
+    def retrieve(
+        self, ids: Sequence[str], *, vectors: bool | Sequence[str] = False, payload: bool = True
+    ) -> list[PointRecord]:
+        with_vectors = vectors if isinstance(vectors, bool) else list(vectors)
         with self._call("retrieve"):
-            found = self._qc.retrieve(self.collection, ids=list(ids), with_payload=True, with_vectors=vectors)
+            found = self._qc.retrieve(self.collection, ids=list(ids), with_payload=payload, with_vectors=with_vectors)
         return [_record(p) for p in found]
 
     def _count(self, where: Where) -> int:

@@ -108,6 +108,21 @@ def test_total_counts_every_point_where_count_counts_the_searchable_ones(store: 
     assert store.count() == 2 and store.total() == 4
 
 
+def test_retrieve_reads_only_the_vectors_named_and_the_payload_if_asked(make_store):
+    store = make_store()
+    store.ensure_collection(CollectionSchema(SCHEMA.vectors, sparse=(SparseSchema("sparse", "bm25/v1"),)))
+    record = _text("a", "/doc", "c0", [1, 0, 0, 0])
+    record.vectors["sparse"] = SparseVector((3, 7), (0.5, 1.5))
+    store.upsert([record])
+    [full] = store.retrieve([record.id], vectors=True)
+    assert set(full.vectors) == {"text", "sparse"} and full.payload["tenant"] == "a"
+    [dense] = store.retrieve([record.id], vectors=["text"], payload=False)
+    assert set(dense.vectors) == {"text"} and not dense.payload
+    np.testing.assert_allclose(dense.vectors["text"], [1, 0, 0, 0])
+    [bare] = store.retrieve([record.id])
+    assert bare.vectors == {} and bare.payload == full.payload
+
+
 def test_points_carry_only_their_own_vectors_and_fused_search_returns_both(store: Store):
     store.upsert([_text("a", "/doc", "c0", [1, 0, 0, 0]), _image("a", "/doc", "p1", [1, 0, 0], page=1)])
     points = store.retrieve([point_id("a", "/doc", "h1", "c0")], vectors=True)
