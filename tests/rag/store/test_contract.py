@@ -502,6 +502,7 @@ def test_index_state_on_a_server_names_its_hnsw_index_above_the_exact_threshold(
 def test_a_server_collection_gets_the_hnsw_settings_and_searches_use_hnsw_ef(tmp_path: Path, stores, monkeypatch):
     """No Qdrant server runs here: local mode stands in, told it is a server, and the client calls are read."""
     import dataclasses
+    import warnings
 
     store = stores("local", tmp_path / "q", hnsw_m=24, hnsw_ef_construct=150, hnsw_ef=77, exact_below=0)
     store.capabilities = dataclasses.replace(store.capabilities, single_process=False)
@@ -511,7 +512,8 @@ def test_a_server_collection_gets_the_hnsw_settings_and_searches_use_hnsw_ef(tmp
         monkeypatch.setattr(
             store._qc, name, lambda *a, _real=real, _seen=seen, **kw: (_seen.append(kw), _real(*a, **kw))[1]
         )
-    with pytest.warns(UserWarning):  # local mode: payload indexes and search params have no effect there
+    with warnings.catch_warnings():  # local mode warns (once a process) that indexes and search params do nothing
+        warnings.simplefilter("ignore", UserWarning)
         store.ensure_collection(SCHEMA)
         store.upsert([_text("a", "/d", "c0", [1, 0, 0, 0])])
         store.search(
