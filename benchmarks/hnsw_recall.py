@@ -37,10 +37,9 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger("benchmarks.hnsw_recall")
+from rag.testing.synthetic import TENANT
 
-TENANT = "bench"
-INGESTED_AT = "2026-01-01T00:00:00+00:00"  # one fixed time: the points are synthetic
+log = logging.getLogger("benchmarks.hnsw_recall")
 
 # Topic word lists: each chunk is about one topic, so nearby chunks share vocabulary and meaning, as in a real
 # document collection (and unlike random vectors, which no ANN index handles well).
@@ -176,36 +175,11 @@ def _percentile_ms(samples: Sequence[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(samples) * 1000, q)), 3)
 
 
-def _records(texts: list[str], vectors: np.ndarray, sparse: Any, first: int) -> list[Any]:
-    from rag.records import PointPayload
-    from rag.store import PointRecord, point_id
-
-    records = []
-    encoded = sparse.encode_documents(texts)
-    for number, (text, vec, terms) in enumerate(zip(texts, vectors, encoded, strict=True), start=first):
-        source = f"/bench/doc-{number // 8:05d}.txt"
-        payload = PointPayload(
-            tenant=TENANT,
-            source_id=source,
-            path=source,
-            name=Path(source).name,
-            mime_type="text/plain",
-            content_hash="0" * 64,
-            kind="text",
-            modality="text",
-            locator=f"chunk-{number % 8}",
-            text=text,
-            ingested_at=INGESTED_AT,
-        ).to_payload()
-        records.append(PointRecord(point_id(TENANT, source, "0" * 64, f"chunk-{number % 8}"), {"text": vec,
-                                   "sparse": terms}, payload))  # fmt: skip
-    return records
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from rag.config import QdrantSettings
     from rag.sparse import SPARSE_VECTOR, Bm25Encoder
     from rag.store import CollectionSchema, EdgeStore, SparseSchema, StoreFilter, VectorSchema, edge
+    from rag.testing.synthetic import text_points
 
     edge._BUILD_NICE = 0  # on a machine shared with other jobs, a niced build would time their load
     texts = generate_texts(args.chunks, args.seed)
@@ -230,7 +204,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         store.ensure_collection(schema)
         t0 = time.perf_counter()
         for start in range(0, len(texts), 2000):
-            store.upsert(_records(texts[start : start + 2000], vectors[start : start + 2000], sparse, start))
+            store.upsert(
+                text_points(
+                    texts[start : start + 2000], vectors[start : start + 2000], sparse, first=start, per_source=8
+                )
+            )
         results["upsert_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         store.build_index()

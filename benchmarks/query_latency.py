@@ -54,11 +54,11 @@ from typing import Any
 
 import numpy as np
 
+from rag.testing.synthetic import TENANT
+
 log = logging.getLogger("benchmarks.query_latency")
 
 DIM = 384
-TENANT = "bench"
-INGESTED_AT = "2026-01-01T00:00:00+00:00"  # one fixed time: the points are synthetic
 STAGES = ("encode", "search", "rerank", "first_token")
 BASELINES = {
     "encode": ("encode_raw",),
@@ -90,9 +90,8 @@ def _vocabulary(rng: np.random.Generator, size: int = 6000) -> list[str]:
     return sorted(words)
 
 
-def _synthetic_points(rng: np.random.Generator, vocab: list[str], start: int, stop: int, sparse: Any) -> list[Any]:
-    from rag.records import PointPayload
-    from rag.store import PointRecord, point_id
+def _synthetic_points(rng: np.random.Generator, vocab: list[str], start: int, stop: int, sparse: Any) -> Any:
+    from rag.testing.synthetic import text_points
 
     n = stop - start
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
@@ -100,31 +99,7 @@ def _synthetic_points(rng: np.random.Generator, vocab: list[str], start: int, st
     ranks = np.minimum(rng.zipf(1.2, size=(n, 80)), len(vocab)) - 1
     lengths = rng.integers(20, 80, size=n)
     texts = [" ".join(vocab[r] for r in ranks[i, : lengths[i]]) for i in range(n)]
-    records = []
-    for i, (vec, text, terms) in enumerate(zip(vectors, texts, sparse.encode_documents(texts), strict=True)):
-        number = start + i
-        source = f"/bench/doc-{number // 4:06d}.txt"
-        payload = PointPayload(
-            tenant=TENANT,
-            source_id=source,
-            path=source,
-            name=Path(source).name,
-            mime_type="text/plain",
-            content_hash="0" * 64,
-            kind="text",
-            modality="text",
-            locator=f"chunk-{number % 4}",
-            text=text,
-            char_start=0,
-            char_end=len(text),
-            ingested_at=INGESTED_AT,
-        ).to_payload()
-        records.append(
-            PointRecord(
-                point_id(TENANT, source, "0" * 64, f"chunk-{number % 4}"), {"text": vec, "sparse": terms}, payload
-            )
-        )
-    return records, vectors
+    return text_points(texts, vectors, sparse, first=start, per_source=4), vectors
 
 
 def _raw_first_token(client: Any, base_url: str, messages: list[dict[str, Any]]) -> float:
