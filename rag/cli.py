@@ -106,10 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rerank", action="store_true", help="also score fused + rerank (needs RAG_RERANK__MODEL__NAME)")
     ev.add_argument("--keep", action="store_true", help="keep the evaluation collection (under DATA_DIR/eval/)")
     ev.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="DIR",
+        help="score again in a collection kept by --keep (its folder): only documents that changed are embedded",
+    )
+    ev.add_argument(
         "--negatives",
         type=Path,
         metavar="FILE",
-        help="queries that should be refused, one per line (beside the built-in off-domain ones)",
+        action="append",
+        help="queries that should be refused, one per line (beside the built-in off-domain ones); "
+        "repeat it for several sets, reported apart by file name",
     )
     ev.add_argument(
         "--compare-fusions", action="store_true", help="also score the fused search with every other fusion"
@@ -347,16 +355,17 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit_queries is not None and args.limit_queries < 1:
         _say("rag: --limit-queries must be at least 1")
         return 2
-    negatives: list[str] = []
-    if args.negatives is not None:
+    negatives: dict[str, list[str]] = {}
+    for path in args.negatives or ():
         try:
-            negatives = [line.strip() for line in args.negatives.read_text(encoding="utf-8").splitlines()]
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         except (OSError, UnicodeDecodeError) as exc:
-            _say(f"rag: --negatives {args.negatives}: cannot read it ({exc})")
+            _say(f"rag: --negatives {path}: cannot read it ({exc})")
             return 2
-        negatives = [q for q in negatives if q]
+        name = path.stem if path.stem not in negatives else str(path)
+        negatives[name] = [q for q in lines if q]
     dataset = load_dataset(args.dataset, split=args.split)
-    workspace = EvalWorkspace(settings, dataset.name, keep=args.keep)
+    workspace = EvalWorkspace(settings, dataset.name, keep=args.keep, reuse=args.reuse)
     rag: RAG | None = None
     try:
         rag = RAG.from_settings(workspace.settings).warm_up()
@@ -373,12 +382,13 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             progress=False if args.no_progress else None,
             negatives=negatives,
             compare_fusions=args.compare_fusions,
+            reuse=workspace.reused,
         )
         _announce(rag)
     finally:
         workspace.cleanup(rag)
-    if args.keep:
-        _say(f"rag: kept the evaluation collection in {workspace.location}")
+    if workspace.keep:
+        _say(f"rag: kept the evaluation collection in {workspace.path} (score it again with --reuse {workspace.path})")
     if args.json:
         print(report.model_dump_json(indent=2))
     else:

@@ -214,7 +214,9 @@ class QueryOrchestrator:
         text, cited = extractive_answer(sources), [s.number for s in sources]
         embedder = self.retriever.embedders.get("text")
         if embedder is not None and "text" in embedder.modalities:
-            picked = best_sentences([question, query], sources, embedder, shown=shown)
+            sparse = self.retriever.sparse
+            terms = sparse.terms if sparse is not None else None
+            picked = best_sentences([question, query], sources, embedder, shown=shown, terms=terms)
             if picked:
                 text, cited = extractive_text(picked, sources)
         answer = Answer(

@@ -84,6 +84,10 @@ class SparseEncoder(Protocol):
 
     def encode_query(self, text: str) -> SparseVector: ...
 
+    def terms(self, text: str) -> list[str]:
+        """The terms ``text`` is indexed by, in order (what the extractive answer matches questions on)."""
+        ...
+
 
 def tokenize(text: str) -> list[str]:
     """Case-folded Unicode word tokens (letters and digits; ``_`` and punctuation separate words)."""

@@ -19,6 +19,7 @@ each named vector alone, fused, and fused + reranked, and score the rankings (:m
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -26,7 +27,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast, get_args
@@ -65,11 +66,12 @@ RERANKED = "fused+rerank"
 _MAX_DEPTH = 1000
 
 # Negative queries for any dataset: everyday questions no indexed collection of ours is about (and none of
-# rag.relevance.BACKGROUND_QUERIES, which calibrate the scores).
+# rag.relevance.BACKGROUND_QUERIES, which calibrate the scores). Three earlier ones (a sourdough starter, lava,
+# why cats purr) were about topics of the bundled sample set itself, so they were replaced.
 OFF_DOMAIN_QUERIES = (
     "How long does a male emperor penguin incubate its egg?",
-    "How do I keep a sourdough starter alive while on holiday?",
-    "How hot is the lava of a volcano like Kilauea?",
+    "When did the Berlin Wall fall?",
+    "What is the national dish of Peru?",
     "What does the borrow checker do in the Rust language?",
     "Who painted the ceiling of the Sistine Chapel?",
     "How many players are on a rugby union team?",
@@ -85,7 +87,7 @@ OFF_DOMAIN_QUERIES = (
     "What causes the northern lights?",
     "How to make fresh pasta without a machine",
     "Rules of the offside in football",
-    "Why do cats purr?",
+    "How are bagpipes played?",
     "What is the population of Iceland?",
 )
 
@@ -104,11 +106,19 @@ class ModeResult(_Model):
     )
 
 
+class NegativeSet(_Model):
+    asked: int
+    refused: float = Field(description="Fraction refused.")
+
+
 class RelevanceResult(_Model):
     threshold: float = Field(description="RAG_RETRIEVAL__RELEVANCE_THRESHOLD used as the gate.")
     answerable_refused: float = Field(description="Judged queries with no hit over the threshold (wrongly refused).")
     negatives: int = Field(description="Negative queries asked (--negatives and the built-in off-domain ones).")
     negatives_refused: float = Field(description="Negative queries with no hit over the threshold (rightly refused).")
+    negative_sets: dict[str, NegativeSet] = Field(
+        default_factory=dict, description='Per set of negatives: each --negatives file (by name) and "built-in".'
+    )
     ece: float = Field(description="Expected calibration error of the top-10 documents' relevance against qrels.")
     relevant_mean: float = Field(description="Mean relevance of judged-relevant documents in the top 10.")
     irrelevant_mean: float = Field(description="Mean relevance of other documents in the top 10.")
@@ -152,19 +162,28 @@ class EvalWorkspace:
 
     Embedded store: a new store under a temporary directory (``keep``: under ``DATA_DIR/eval/``).
     Qdrant server: a new collection named ``<collection>-eval-<dataset>-<random>`` on it.
+    ``reuse``: the directory of a workspace kept earlier (its store or collection is scored again; the ingest
+    skips the documents it already holds, so only a changed dataset is embedded again).
     """
 
-    def __init__(self, settings: Settings, dataset: str, *, keep: bool = False) -> None:
+    RECORD = "workspace.json"
+
+    def __init__(self, settings: Settings, dataset: str, *, keep: bool = False, reuse: Path | None = None) -> None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset).strip("-.")[:40] or "dataset"
         token = uuid.uuid4().hex[:8]
-        self.keep = keep
-        if keep:
-            self.path = (settings.data_dir / "eval" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{token}").resolve()
-            self.path.mkdir(parents=True)
-        else:
-            self.path = Path(tempfile.mkdtemp(prefix=f"rag-eval-{slug}-"))
         embedded = settings.qdrant.url is None
         collection = "eval" if embedded else f"{settings.qdrant.collection}-eval-{slug}-{token}"
+        self.keep = keep or reuse is not None
+        self.reused = reuse is not None
+        if reuse is not None:
+            self.path, collection = self._kept(reuse, settings)
+        elif keep:
+            self.path = (settings.data_dir / "eval" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{token}").resolve()
+            self.path.mkdir(parents=True)
+            record = {"dataset": dataset, "collection": collection, "server": not embedded}
+            (self.path / self.RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
+        else:
+            self.path = Path(tempfile.mkdtemp(prefix=f"rag-eval-{slug}-"))
         self.settings = settings.model_copy(
             update={
                 "data_dir": self.path / "data",
@@ -174,6 +193,27 @@ class EvalWorkspace:
                 "rerank": settings.rerank.model_copy(update={"budget_ms": 10**9}),
             }
         )
+
+    @classmethod
+    def _kept(cls, folder: Path, settings: Settings) -> tuple[Path, str]:
+        """The directory and collection of a workspace kept by ``keep`` (its directory, or the store location
+        printed for it); raises :class:`ConfigError` saying what does not fit."""
+        folder = folder.expanduser().resolve()
+        for candidate in (folder, *folder.parents[:3]):
+            record = candidate / cls.RECORD
+            if record.is_file():
+                break
+        else:
+            raise ConfigError(f"{folder}: not an evaluation workspace kept by rag eval --keep (no {cls.RECORD})")
+        try:
+            kept = json.loads(record.read_text(encoding="utf-8"))
+            collection, server = str(kept["collection"]), bool(kept["server"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{record}: unreadable ({exc})") from exc
+        if server != (settings.qdrant.url is not None):
+            where = "a Qdrant server" if server else "the embedded store"
+            raise ConfigError(f"{candidate}: kept in {where}; set RAG_QDRANT__URL as it was then")
+        return candidate, collection
 
     @property
     def location(self) -> str:
@@ -254,14 +294,17 @@ def run_eval(
     progress: bool | None = None,
     metrics: Sequence[str] | None = None,
     keep_rankings: bool = False,
-    negatives: Sequence[str] = (),
+    negatives: Sequence[str] | Mapping[str, Sequence[str]] = (),
     compare_fusions: bool = False,
+    reuse: bool = False,
 ) -> EvalReport:
     """Ingest ``dataset`` into ``rag``'s collection, recreated, as tenant ``eval``; score every retrieval mode.
 
     ``rag`` must point at a collection of its own (see :class:`EvalWorkspace`): one that holds points of
     another tenant is refused rather than recreated. ``compare_fusions``: also score the fused search with each
-    other fusion (modes ``fused:dbsf`` ...).
+    other fusion (modes ``fused:dbsf`` ...). ``negatives``: queries that should be refused, beside
+    :data:`OFF_DOMAIN_QUERIES` (by set name, to report each set apart). ``reuse``: the collection is a kept
+    evaluation's, not recreated (the ingest leaves the documents it holds unchanged).
     """
     names = list(metrics or metric_names())
     max_k = max(int(name.partition("@")[2]) for name in names)
@@ -270,7 +313,7 @@ def run_eval(
             f"{rag.store_location} holds data of other tenants; an "
             "evaluation recreates its collection: give it one of its own (rag.eval.EvalWorkspace)"
         )
-    rag.ensure_collection(recreate=True)
+    rag.ensure_collection(recreate=not reuse)
     retriever, reranker = rag.search_roles()
     if not rerank:
         reranker = None
@@ -439,19 +482,34 @@ def _score_queries(
 
 
 def _relevance(
-    settings: Settings, retriever: Retriever, scores: _Scores, n: int, negatives: Sequence[str]
+    settings: Settings,
+    retriever: Retriever,
+    scores: _Scores,
+    n: int,
+    negatives: Sequence[str] | Mapping[str, Sequence[str]],
 ) -> RelevanceResult:
     """The relevance gate: judged queries wrongly refused, negative queries rightly refused, and calibration."""
     gate = settings.retrieval.relevance_threshold
     context = settings.generation.context_hits
-    asked = [*negatives, *OFF_DOMAIN_QUERIES]
-    refused = sum(not _passes(retriever.search(q, tenant=EVAL_TENANT, limit=context), gate) for q in asked if q.strip())
+    named = dict(negatives) if isinstance(negatives, Mapping) else {"negatives": negatives}
+    named["built-in"] = OFF_DOMAIN_QUERIES
+    sets = {name: [q for q in queries if q.strip()] for name, queries in named.items()}
+    refused = {
+        name: sum(not _passes(retriever.search(q, tenant=EVAL_TENANT, limit=context), gate) for q in queries)
+        for name, queries in sets.items()
+    }
+    asked = sum(len(queries) for queries in sets.values())
     calibration = scores.calibration
     return RelevanceResult(
         threshold=gate,
         answerable_refused=round(scores.refused / n, 4),
-        negatives=len(asked),
-        negatives_refused=round(refused / max(1, len(asked)), 4),
+        negatives=asked,
+        negatives_refused=round(sum(refused.values()) / max(1, asked), 4),
+        negative_sets={
+            name: NegativeSet(asked=len(queries), refused=round(refused[name] / max(1, len(queries)), 4))
+            for name, queries in sets.items()
+            if queries
+        },
         ece=round(expected_calibration_error(calibration), 4),
         relevant_mean=round(_mean([r for r, ok in calibration if ok]), 4),
         irrelevant_mean=round(_mean([r for r, ok in calibration if not ok]), 4),
@@ -481,7 +539,8 @@ def _evidence_in_answer(
     embedder = retriever.embedders.get("text")
     if not sources or embedder is None:
         return False
-    answer = _folded(extractive_text(best_sentences([question], sources, embedder), sources)[0])
+    terms = retriever.sparse.terms if retriever.sparse is not None else None
+    answer = _folded(extractive_text(best_sentences([question], sources, embedder, terms=terms), sources)[0])
     return any(_folded(plain_paragraph(sentence)) in answer for sentence in evidence)
 
 
@@ -549,6 +608,11 @@ def format_report(report: EvalReport) -> str:
             f"negatives refused {rel.negatives_refused:.1%} of {rel.negatives}; ECE {rel.ece:.3f} "
             f"(mean relevance: relevant {rel.relevant_mean:.3f}, other {rel.irrelevant_mean:.3f})"
         )
+        if len(rel.negative_sets) > 1:
+            lines.append(
+                "negatives refused by set: "
+                + ", ".join(f"{name} {one.refused:.1%} of {one.asked}" for name, one in rel.negative_sets.items())
+            )
         if rel.evidence_in_answer is not None:
             lines.append(
                 f"extractive answers holding an evidence sentence: {rel.evidence_in_answer:.1%} "

@@ -17,7 +17,7 @@ def test_defaults_use_the_embedded_store_under_the_data_dir():
     assert s.qdrant.url is None
     assert s.qdrant_path == Path(".rag") / "qdrant"
     assert s.models.profile == "auto"
-    assert (s.retrieval.fusion, s.retrieval.rrf_k) == ("rrf", 60)
+    assert (s.retrieval.fusion, s.retrieval.rrf_k) == ("dbsf", 60)
 
 
 def test_environment_with_prefix_and_nested_delimiter(monkeypatch: pytest.MonkeyPatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.extractive import split_sentences
-from rag.relevance import calibrate, null_stats
+from rag.relevance import MARGIN, Z_MID, calibrate, null_stats, within
 
 
 def test_calibrated_matches_of_the_weak_modality_rank_above_non_matches_of_the_strong_one() -> None:
@@ -43,3 +43,42 @@ def test_sentences_drop_headings_and_markup() -> None:
         "The battery carries a 12-year warranty.",
         "Register it in the app within 60 days.",
     ]
+
+
+def _unrelated(rng: np.random.Generator, shape: int | tuple[int, int]) -> np.ndarray:
+    """Cosines of unrelated pairs: centred on 0, heavier-tailed than a normal (as real ones are)."""
+    return 0.05 * rng.standard_t(15, shape)
+
+
+def _best_of(rng: np.random.Generator, points: int, queries: int = 24) -> np.ndarray:
+    """The best of ``points`` unrelated scores, for each of ``queries`` unrelated questions."""
+    return _unrelated(rng, (queries, points)).max(axis=1)
+
+
+def test_the_edge_follows_the_best_hits_of_unrelated_questions_as_the_collection_grows() -> None:
+    rng = np.random.default_rng(2)
+    pairs = _unrelated(rng, 20_000)
+    small = null_stats("text", "text", pairs, 20, best=_best_of(rng, 20))
+    large = null_stats("text", "text", pairs, 10_000, best=_best_of(rng, 10_000))
+    fixed = null_stats("text", "text", pairs, 10_000)  # no best hits measured: the fixed edge
+    assert fixed.edge == Z_MID and fixed.best is None
+    # The best of 20 unrelated points lies ~2 spreads up: the edge does not go under the fixed one.
+    assert small.best is not None and small.best < Z_MID - MARGIN and small.edge == Z_MID
+    # The best of 10,000 lies ~5 spreads up (SciFact's 9,713 points: 4.7); the edge is MARGIN above that.
+    assert large.best is not None and large.best > 4.0 and large.edge == large.best + MARGIN
+    # An off-domain question in the large collection: its best hit is one more best-of-10,000 draw. The fixed
+    # edge passes most of them; the measured edge refuses nearly all.
+    off_domain = _best_of(rng, 10_000, queries=200)
+    assert np.mean([calibrate(s, fixed) >= 0.6 for s in off_domain]) > 0.5
+    assert np.mean([calibrate(s, large) >= 0.6 for s in off_domain]) < 0.05
+    # A real match (cosine 0.6, ten spreads up) is near certain under either.
+    assert calibrate(0.6, large) > 0.99
+
+
+def test_within_a_list_hits_far_under_the_best_are_discounted_and_the_best_is_not() -> None:
+    logits = [4.0, 3.5, -1.0, None]
+    best, near, far, unknown = within(logits)
+    assert best is not None and abs(best - 1 / (1 + np.exp(-4.0))) < 1e-9  # the best keeps its relevance
+    assert near is not None and 0.9 < near < 1 / (1 + np.exp(-3.5))  # a little under it: a little less
+    assert far is not None and far < 0.02 and unknown is None
+    assert within([]) == [] and within([None]) == [None]
