@@ -10,11 +10,8 @@ terms it holds (each term weighted by how few of the candidate sentences hold it
 counts, a word every sentence has does not), less :data:`RANK_PENALTY` per place its source ranks below the
 first. A sentence-embedding model alone often prefers a sentence on the question's general subject to the one
 stating the fact asked about. Chosen on SciFact's train claims (505 with marked evidence sentences), checked on
-its test claims (188): an evidence sentence in the answer for 54.5 % / 51.6 % with the cosine alone, 61.0 % /
-60.6 % with the terms and ranks (benchmarks/results/relevance_scifact.md).
-For a follow-up, the sentences are scored against the question and its rewritten or combined search query
-together, so "what voids it?" finds the sentence about what voids the warranty, not the one the previous
-answer showed. Sources without text (an image, a page render) are listed as ``(image) location [n]``.
+its test claims (188): an evidence sentence was in the answer for 52-55% with the cosine alone, 61% with the terms
+and ranks (benchmarks/results/relevance_scifact.md).
 """
 
 from __future__ import annotations

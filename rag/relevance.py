@@ -17,21 +17,21 @@ even bet.
 The edge is where unrelated questions' *best* hits lie, not their typical pairs: a question is answered from its
 best hits, and the best of N unrelated points climbs with N (about sqrt(2 ln N) spreads for a normal null: 3.7 at
 1,000 points, 4.3 at 10,000). So for text queries the background questions are also searched in the whole
-collection, and the edge is the median z of their best hits plus :data:`MARGIN`, never below :data:`Z_MID`.
-Measured on SciFact (5,183 abstracts, 9,713 points): the background questions' best hits lie at z 4.7, and a
-fixed edge of 4 let through 45 % of off-domain questions (finance questions of FiQA); the collection's own edge
-(6.4) refuses 95 % of them and 2 % of SciFact's claims. Image queries (no background questions) keep the fixed
-edge :data:`Z_MID`. A hit's relevance is the best over its dense vectors; a vector with fewer than
-:data:`MIN_POINTS` points has no null, and its hits no relevance (not gated).
+collection, and the edge is the median z of their best hits plus :data:`MARGIN`, never below :data:`Z_MID`. Measured
+on SciFact (5,183 abstracts, 9,713 points): the background questions' best hits lie at z 4.7; the fixed edge of 4
+refused only 44-48% of off-domain questions (FiQA's finance questions), the collection's own edge (6.4) refuses 97%
+of them and 2% of SciFact's claims (benchmarks/results/relevance_scifact.md). Image queries (no background
+questions) keep the fixed edge :data:`Z_MID`. A hit's relevance is the best over its dense vectors; a vector with
+fewer than :data:`MIN_POINTS` points has no null, and its hits no relevance (not gated).
 
-The statistics are recomputed lazily and cached in memory (per process), not written to the collection: they
-cost one scroll of at most :data:`SAMPLE_POINTS` points and one encode of the background queries per model
-(well under a second with MiniLM on a CPU), they follow the collection as it grows (recomputed once its
-point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. A hit's
+The statistics are recomputed lazily and cached in memory (per process), not written to the collection: they cost
+one scroll of at most :data:`SAMPLE_POINTS` points, one encode of the background queries per model and one batched
+search of them (well under a second with MiniLM on a CPU), they follow the collection as it grows (recomputed once
+its point count has changed by :data:`REFRESH_CHANGE`), and no store backend has to carry a new record. A hit's
 relevance comes from its dense vectors only (every point has one of its modality). BM25 gets a null too, for
-calibrated fusion (:mod:`rag.fusion`): the scores the background questions get, through the store (whose IDF
-real queries get), on the points they share a term with. It is not used for a hit's relevance: on the sample
-sets, adding it to the gate let more off-domain questions through (one shared word such as "feed" is enough).
+calibrated fusion (:mod:`rag.fusion`): the scores the background questions get, through the store (whose IDF real
+queries get), on the points they share a term with. It is not used for a hit's relevance: on the sample sets, adding
+it to the gate let more off-domain questions through (one shared word such as "feed" is enough).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,6 @@ __all__ = [
     "cosine",
     "cosines",
     "logit",
-    "within",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,8 +72,6 @@ log = logging.getLogger(__name__)
 Z_MID = 4.0
 SLOPE = 1.5
 MARGIN = 1.75
-# Within one result list, each logit unit a hit lies under the best hit costs it GAP_WEIGHT more (see within()).
-GAP_WEIGHT = 0.67
 SAMPLE_POINTS = 1024
 # Fewer points of a vector than this give no usable null (a spread from a handful of pairs means nothing):
 # their hits get no relevance, and the gate lets them through.
@@ -140,23 +137,6 @@ def _sigmoid(x: float) -> float:
 def logit(score: float, stats: NullStats) -> float:
     """The log-odds of :func:`calibrate` (what :mod:`rag.fusion` adds up)."""
     return SLOPE * (stats.z(score) - stats.edge)
-
-
-def within(logits: Sequence[float | None]) -> list[float | None]:
-    """The relevance of each hit of one result list from its logit (:func:`logit`), discounted by
-    :data:`GAP_WEIGHT` times its distance under the list's best: ``sigmoid(l - GAP_WEIGHT * (best - l))``.
-
-    The null says whether a hit is on the question's subject; the gap says whether it is the passage that
-    answers it rather than its neighbour. On SciFact (about one judged abstract per claim) the undiscounted
-    relevance of the top 10's other abstracts averaged 0.78, an expected calibration error of 0.70 against the
-    judgements; discounted, 0.49 and 0.43, and 0.07 -> 0.04 on the sample set, whose topics have three judged
-    documents each. The best hit keeps its relevance, so the gate (whether anything passes) is unchanged.
-    """
-    known = [value for value in logits if value is not None]
-    if not known:
-        return [None] * len(logits)
-    top = max(known)
-    return [None if value is None else _sigmoid(value - GAP_WEIGHT * (top - value)) for value in logits]
 
 
 def calibrate(score: float, stats: NullStats) -> float:

@@ -22,7 +22,7 @@ from rag.errors import RetrievalError
 from rag.fusion import fuse_calibrated
 from rag.records import AudioClip, Hit, PointPayload, SearchFilters
 from rag.regions import ANCHORS, hit_regions
-from rag.relevance import Calibrator, cosines, logit, within
+from rag.relevance import Calibrator, cosines, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
 from rag.store import QueryVector, Store, StoredHit, StoreFilter
 
@@ -187,15 +187,14 @@ class Retriever:
 
     def score(self, hits: Sequence[Hit], queries: Sequence[tuple[str, QueryVector, str]]) -> list[Hit]:
         """``hits`` with their raw cosine per dense vector and calibrated relevance, for these (named vector,
-        query vector, query modality) triples; several queries on one vector: the best of them counts. A hit's
-        relevance is discounted by how far it lies under the best of ``hits`` (:func:`rag.relevance.within`)."""
+        query vector, query modality) triples; several queries on one vector: the best of them counts."""
         dense = [(name, np.asarray(vec), kind) for name, vec, kind in queries if name in self.embedders]
         if not hits or not dense:
             return list(hits)
         names = sorted({name for name, _, _ in dense})
         stored = {p.id: p.vectors for p in self.store.retrieve([h.id for h in hits], vectors=names, payload=False)}
         raw: list[dict[str, float]] = [{} for _ in hits]
-        logits: list[float | None] = [None] * len(hits)
+        relevance: list[float | None] = [None] * len(hits)
         for name, vec, kind in dense:
             # One matrix product per query vector over the hits that have this (dense) vector.
             rows = [
@@ -205,14 +204,12 @@ class Retriever:
             ]
             if not rows:
                 continue
-            stats = self.calibrator.stats(name, kind)
             values = cosines(vec, np.stack([np.asarray(point, dtype=np.float32) for _, point in rows]))
             for (i, _), value in zip(rows, values.tolist(), strict=True):
                 raw[i][name] = round(max(value, raw[i].get(name, -1.0)), 6)
-                if stats is not None:
-                    found, best = logit(value, stats), logits[i]
-                    logits[i] = found if best is None else max(found, best)
-        relevance = within(logits)
+                calibrated, best = self.calibrator.relevance(name, kind, value), relevance[i]
+                if calibrated is not None and (best is None or calibrated > best):
+                    relevance[i] = calibrated
         return [
             hit.model_copy(update={"scores": scores, "relevance": None if r is None else round(r, 6)})
             for hit, scores, r in zip(hits, raw, relevance, strict=True)

@@ -7,11 +7,12 @@ each named vector alone, fused, and fused + reranked, and score the rankings (:m
   document); page images likewise. Hits are points (chunks, pages): a document scores as its best point,
   i.e. its first appearance in the ranking.
 * Each query is encoded once; every mode searches with that encoding (``Retriever.search_encoded``).
-* Relevance (no reranker's gate involved): for the judged queries, the fraction *wrongly refused* (no fused hit
-  among the first ``RAG_GENERATION__CONTEXT_HITS`` reaches ``RAG_RETRIEVAL__RELEVANCE_THRESHOLD``, the answer
-  step's gate), and the expected calibration error of the top-10 documents' ``relevance`` against the qrels
-  (judged relevant or not); for negative queries (``--negatives FILE``, one per line, and
-  :data:`OFF_DOMAIN_QUERIES`, questions from unrelated domains), the fraction *refused*.
+* Relevance (no reranker's gate involved): for the judged queries, the fraction *wrongly refused* (no hit of a
+  search for ``RAG_GENERATION__CONTEXT_HITS`` hits, as the answer step searches, reaches
+  ``RAG_RETRIEVAL__RELEVANCE_THRESHOLD``, the answer step's gate), and the expected calibration error of the
+  top-10 documents' ``relevance`` against the qrels (judged relevant or not); for negative queries
+  (``--negatives FILE``, one per line, and :data:`OFF_DOMAIN_QUERIES`, questions from unrelated domains), the
+  fraction *refused*, as the answer step searches too.
 * Reranking (``--rerank``) reorders the first ``RAG_RERANK__CANDIDATES`` fused hits with the configured
   reranker, without a latency budget; the fused hits after them keep their order (they still count for
   Recall@100).
@@ -463,16 +464,17 @@ def _score_queries(
                 )
                 if mode == FUSED:
                     fused = hits
-                    scores.refused += not _passes(hits[:context], gate)
                     scores.calibration.extend(_judged_relevance(hits, corpus.mapping, qrels))
             elapsed = time.perf_counter() - t0
             if mode == FUSED:
                 fused_seconds = elapsed
             scores.seconds[mode] += elapsed + (fused_seconds if mode == RERANKED else 0.0)
-            if mode == FUSED and query_id in dataset.evidence:  # the answer step, not timed with the search
-                scores.evidence.append(
-                    _evidence_in_answer(text, hits[:context], dataset.evidence[query_id], retriever, gate)
-                )
+            if mode == FUSED:  # the answer step, searched as it searches (its hits only), not timed
+                context_hits = retriever.search_encoded(encoded, tenant=EVAL_TENANT, limit=context)
+                scores.refused += not _passes(context_hits, gate)
+                if query_id in dataset.evidence:
+                    evidence = dataset.evidence[query_id]
+                    scores.evidence.append(_evidence_in_answer(text, context_hits, evidence, retriever, gate))
             ranked = _dedupe_docs(hits, corpus.mapping, max_k)
             if keep_rankings:
                 scores.rankings[mode][query_id] = ranked

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.extractive import split_sentences
-from rag.relevance import MARGIN, Z_MID, calibrate, null_stats, within
+from rag.relevance import MARGIN, Z_MID, calibrate, null_stats
 
 
 def test_calibrated_matches_of_the_weak_modality_rank_above_non_matches_of_the_strong_one() -> None:
@@ -73,12 +73,3 @@ def test_the_edge_follows_the_best_hits_of_unrelated_questions_as_the_collection
     assert np.mean([calibrate(s, large) >= 0.6 for s in off_domain]) < 0.05
     # A real match (cosine 0.6, ten spreads up) is near certain under either.
     assert calibrate(0.6, large) > 0.99
-
-
-def test_within_a_list_hits_far_under_the_best_are_discounted_and_the_best_is_not() -> None:
-    logits = [4.0, 3.5, -1.0, None]
-    best, near, far, unknown = within(logits)
-    assert best is not None and abs(best - 1 / (1 + np.exp(-4.0))) < 1e-9  # the best keeps its relevance
-    assert near is not None and 0.9 < near < 1 / (1 + np.exp(-3.5))  # a little under it: a little less
-    assert far is not None and far < 0.02 and unknown is None
-    assert within([]) == [] and within([None]) == [None]
