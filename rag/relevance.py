@@ -60,6 +60,7 @@ __all__ = [
     "calibrate",
     "cosine",
     "cosines",
+    "describe",
     "logit",
 ]
 
@@ -137,6 +138,16 @@ def _sigmoid(x: float) -> float:
 def logit(score: float, stats: NullStats) -> float:
     """The log-odds of :func:`calibrate` (what :mod:`rag.fusion` adds up)."""
     return SLOPE * (stats.z(score) - stats.edge)
+
+
+def describe(stats: NullStats) -> str:
+    """How :func:`calibrate` turns this vector's scores into relevance, with its parameters (for reports)."""
+    edge = (
+        f"median z of {len(BACKGROUND_QUERIES)} background questions' best hits ({stats.best:.2f}) + {MARGIN}"
+        if stats.best is not None and stats.edge > Z_MID
+        else f"fixed {Z_MID}"
+    )
+    return f"sigmoid({SLOPE} * (z - edge)), z = (score - center) / spread; edge = {edge}"
 
 
 def calibrate(score: float, stats: NullStats) -> float:

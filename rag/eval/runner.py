@@ -42,6 +42,7 @@ from rag.eval.metrics import expected_calibration_error, metric_names, per_query
 from rag.extractive import best_sentences, extractive_text
 from rag.markdown import plain_paragraph
 from rag.records import Citation, Hit
+from rag.relevance import describe
 
 if TYPE_CHECKING:
     from rag.engine import RAG
@@ -112,6 +113,21 @@ class NegativeSet(_Model):
     refused: float = Field(description="Fraction refused.")
 
 
+class NullResult(_Model):
+    """One (named vector, query modality)'s calibration, as :mod:`rag.relevance` measured it."""
+
+    vector: str
+    query_modality: str
+    center: float = Field(description="Median score of unrelated (background question, point) pairs.")
+    spread: float = Field(description="Their robust spread (1.4826 x MAD).")
+    edge: float = Field(description="z-score of an even bet (relevance 0.5).")
+    background_best: float | None = Field(
+        default=None, description="Median z of the background questions' best hits in the collection."
+    )
+    points: int = Field(description="Points sampled.")
+    method: str = Field(description="How relevance is computed from the score, with its parameters.")
+
+
 class RelevanceResult(_Model):
     threshold: float = Field(description="RAG_RETRIEVAL__RELEVANCE_THRESHOLD used as the gate.")
     answerable_refused: float = Field(description="Judged queries with no hit over the threshold (wrongly refused).")
@@ -127,6 +143,7 @@ class RelevanceResult(_Model):
     evidence_in_answer: float | None = Field(
         default=None, description="Of those, the fraction whose extractive answer contains an evidence sentence."
     )
+    nulls: list[NullResult] = Field(default_factory=list, description="The calibration of each searched vector.")
 
 
 class EvalReport(_Model):
@@ -517,6 +534,20 @@ def _relevance(
         irrelevant_mean=round(_mean([r for r, ok in calibration if not ok]), 4),
         evidence_queries=len(scores.evidence),
         evidence_in_answer=round(sum(scores.evidence) / len(scores.evidence), 4) if scores.evidence else None,
+        nulls=[
+            NullResult(
+                vector=stats.vector,
+                query_modality=stats.query_modality,
+                center=round(stats.center, 6),
+                spread=round(stats.spread, 6),
+                edge=round(stats.edge, 4),
+                background_best=None if stats.best is None else round(stats.best, 4),
+                points=stats.points,
+                method=describe(stats),
+            )
+            for name in retriever.embedders
+            if (stats := retriever.calibrator.stats(name, "text")) is not None
+        ],
     )
 
 
@@ -620,5 +651,11 @@ def format_report(report: EvalReport) -> str:
                 f"extractive answers holding an evidence sentence: {rel.evidence_in_answer:.1%} "
                 f"of {rel.evidence_queries} queries"
             )
+        lines.extend(
+            f"calibration of {null.vector} ({null.query_modality} queries): centre {null.center:.4f}, "
+            f"spread {null.spread:.4f}, edge z {null.edge:.2f}"
+            + ("" if null.background_best is None else f" (background's best hits: z {null.background_best:.2f})")
+            for null in rel.nulls
+        )
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)

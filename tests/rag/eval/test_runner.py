@@ -17,6 +17,7 @@ from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import evaluate, metric_names, per_query
 from rag.eval.runner import OFF_DOMAIN_QUERIES, NegativeSet
 from rag.eval.samples import write_beir_sample, write_visual_sample
+from rag.relevance import MARGIN, Z_MID
 
 # Every test builds and searches an evaluation collection with real models: tens of seconds.
 pytestmark = pytest.mark.slow
@@ -131,6 +132,11 @@ def test_the_relevance_gate_refuses_off_domain_queries_and_answers_judged_ones(s
     # edge followed the collection's best unrelated hits: 80%, three of them being on the set's own topics).
     assert rel.negatives_refused >= 0.9 and rel.answerable_refused <= 0.05
     assert rel.negative_sets == {"built-in": NegativeSet(asked=len(OFF_DOMAIN_QUERIES), refused=rel.negatives_refused)}
+    # The calibration is reported: 60 points, so the edge is the fixed floor or above the background's best.
+    (null,) = rel.nulls
+    assert (null.vector, null.query_modality, null.points) == ("text", "text", 60)
+    assert null.background_best is not None and abs(null.edge - max(Z_MID, null.background_best + MARGIN)) < 1e-3
+    assert "sigmoid" in null.method and str(MARGIN) in null.method
     assert rel.relevant_mean > 0.8 > 0.3 > rel.irrelevant_mean and 0.0 <= rel.ece < 0.25
     # The extractive answer holds the sentence that answers the question (marked in evidence.jsonl).
     assert rel.evidence_queries == 24 and rel.evidence_in_answer is not None and rel.evidence_in_answer >= 0.7
