@@ -365,7 +365,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         name = path.stem if path.stem not in negatives else str(path)
         negatives[name] = [q for q in lines if q]
     dataset = load_dataset(args.dataset, split=args.split)
-    workspace = EvalWorkspace(settings, dataset.name, keep=args.keep, reuse=args.reuse)
+    workspace = EvalWorkspace(settings, dataset.name, keep=args.keep, reuse=args.reuse, documents=len(dataset.corpus))
     rag: RAG | None = None
     try:
         rag = RAG.from_settings(workspace.settings).warm_up()

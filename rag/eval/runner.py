@@ -180,13 +180,23 @@ class EvalWorkspace:
 
     Embedded store: a new store under a temporary directory (``keep``: under ``DATA_DIR/eval/``).
     Qdrant server: a new collection named ``<collection>-eval-<dataset>-<random>`` on it.
-    ``reuse``: the directory of a workspace kept earlier (its store or collection is scored again; the ingest
-    skips the documents it already holds, so only a changed dataset is embedded again).
+    ``reuse``: the directory of a workspace kept earlier for the same dataset (its store or collection is scored
+    again; the ingest skips the documents it already holds, so only edited documents are embedded again). A
+    kept workspace of another dataset, or of a different number of documents, is refused: documents no longer
+    in the dataset would stay in its collection.
     """
 
     RECORD = "workspace.json"
 
-    def __init__(self, settings: Settings, dataset: str, *, keep: bool = False, reuse: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dataset: str,
+        *,
+        keep: bool = False,
+        reuse: Path | None = None,
+        documents: int | None = None,
+    ) -> None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset).strip("-.")[:40] or "dataset"
         token = uuid.uuid4().hex[:8]
         embedded = settings.qdrant.url is None
@@ -194,11 +204,11 @@ class EvalWorkspace:
         self.keep = keep or reuse is not None
         self.reused = reuse is not None
         if reuse is not None:
-            self.path, collection = self._kept(reuse, settings)
+            self.path, collection = self._kept(reuse, settings, dataset, documents)
         elif keep:
             self.path = (settings.data_dir / "eval" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{token}").resolve()
             self.path.mkdir(parents=True)
-            record = {"dataset": dataset, "collection": collection, "server": not embedded}
+            record = {"dataset": dataset, "documents": documents, "collection": collection, "server": not embedded}
             (self.path / self.RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
         else:
             self.path = Path(tempfile.mkdtemp(prefix=f"rag-eval-{slug}-"))
@@ -213,7 +223,7 @@ class EvalWorkspace:
         )
 
     @classmethod
-    def _kept(cls, folder: Path, settings: Settings) -> tuple[Path, str]:
+    def _kept(cls, folder: Path, settings: Settings, dataset: str, documents: int | None) -> tuple[Path, str]:
         """The directory and collection of a workspace kept by ``keep`` (its directory, or the store location
         printed for it); raises :class:`ConfigError` saying what does not fit."""
         folder = folder.expanduser().resolve()
@@ -231,6 +241,11 @@ class EvalWorkspace:
         if server != (settings.qdrant.url is not None):
             where = "a Qdrant server" if server else "the embedded store"
             raise ConfigError(f"{candidate}: kept in {where}; set RAG_QDRANT__URL as it was then")
+        if kept.get("dataset") != dataset or kept.get("documents") != documents:
+            raise ConfigError(
+                f"{candidate}: kept for dataset {kept.get('dataset')!r} with {kept.get('documents')} documents, "
+                f"not {dataset!r} with {documents}; evaluate it afresh (without --reuse)"
+            )
         return candidate, collection
 
     @property

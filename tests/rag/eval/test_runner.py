@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,13 @@ def test_rag_eval_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     assert list((tmp_path / "data" / "eval").iterdir()) == [kept]
     assert main(["eval", str(root), "--reuse", str(tmp_path)]) == 2
     assert "not an evaluation workspace" in capsys.readouterr().err
+    # Another dataset (here: the same one with a document fewer) is refused, not scored among stale points.
+    other = tmp_path / "edited" / root.name  # the same dataset name
+    shutil.copytree(root, other)
+    lines = (other / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    (other / "corpus.jsonl").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    assert main(["eval", str(other), "--no-progress", "--reuse", str(kept)]) == 2
+    assert "evaluate it afresh" in capsys.readouterr().err
 
     negatives = tmp_path / "negatives.txt"
     negatives.write_text("Who wrote Don Quixote?\n\nWhat is the boiling point of mercury?\n", encoding="utf-8")
