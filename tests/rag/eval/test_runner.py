@@ -169,6 +169,32 @@ def _small(tmp_path: Path, docs: int = 9) -> Path:
     return root
 
 
+def test_the_gate_and_the_answer_are_scored_on_the_answer_steps_own_search(
+    make_rag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Not the head of the deep evaluation list: DBSF normalises each prefetch list, so a search for the context
+    hits alone can rank differently from the first hits of a search for a thousand."""
+    dataset = load_dataset(_small(tmp_path))
+    rag = make_rag("minilm")
+    retriever, _ = rag.search_roles()
+    limits: list[int | None] = []
+    search = retriever.search_encoded
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        limits.append(kwargs.get("limit"))
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(retriever, "search_encoded", spy)
+    run_eval(rag, dataset, workdir=tmp_path / "work", progress=False, limit_queries=2)
+    context = rag.settings.generation.context_hits
+    # Per judged query: text, sparse, fused (deep) and one search as the answer step makes it; then the negatives,
+    # searched as the answer step searches too.
+    depth = limits[0]
+    assert depth is not None and depth > context
+    assert limits[:8] == [depth, depth, depth, context] * 2
+    assert limits[8:] == [context] * len(OFF_DOMAIN_QUERIES)
+
+
 def test_sparse_off_reports_dense_and_fused_only(make_rag, tmp_path: Path):
     dataset = load_dataset(_small(tmp_path))
     rag = make_rag("minilm", retrieval={"sparse": False})
