@@ -211,6 +211,48 @@ class SentenceTransformerEmbedder:
     def encode_queries(self, inputs: Sequence[Any]) -> np.ndarray:
         return self._encode(inputs, query=True)
 
+    @functools.cached_property
+    def token_level(self) -> bool:
+        """True when the model's text vector is the mean of its token vectors (a mean-pooled text encoder such as
+        MiniLM): its token vectors then live in the space the model was trained in, and a question's tokens can
+        be matched one by one (:meth:`encode_tokens`). False for CLS or last-token pooling (Qwen3-VL) and for
+        models without a pooling module (CLIP)."""
+        if self.modalities != frozenset({"text"}):
+            return False
+        modes = [getattr(module, "pooling_mode", None) for module in self._model]
+        return modes.count("mean") == 1 and all(mode in (None, "mean") for mode in modes)
+
+    def encode_tokens(self, texts: Sequence[str], *, query: bool) -> list[np.ndarray]:
+        """Per text, its unit-length token vectors (special tokens left out; a text without tokens gets an
+        empty ``(0, dimension)`` array). Only for a :attr:`token_level` model."""
+        if not self.token_level:
+            raise RagError(f"{self.model_id} has no token vectors to match (it does not mean-pool them)")
+        if not texts:
+            return []
+        method = self._model.encode_query if query else self._model.encode_document
+        with self._lock.hold(urgent=True):
+            masks = [
+                self._tokenizer(
+                    text, truncation=True, max_length=self.max_tokens, return_special_tokens_mask=True, verbose=False
+                )["special_tokens_mask"]
+                for text in texts
+            ]
+            found = method(
+                list(texts),
+                batch_size=self.batch_size,
+                output_value="token_embeddings",
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
+        out: list[np.ndarray] = []
+        for vectors, mask in zip(found, masks, strict=True):
+            matrix = np.asarray(vectors.float().cpu().numpy() if hasattr(vectors, "cpu") else vectors, np.float32)
+            if len(mask) == len(matrix):
+                matrix = matrix[np.asarray(mask) == 0]
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            out.append((matrix / np.where(norms > 0, norms, 1.0)).reshape(-1, self.dimension))
+        return out
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token of ``text`` in this model's tokenizer (no special tokens)."""
         with self._span_lock:

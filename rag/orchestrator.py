@@ -25,9 +25,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rag import extractive
 from rag.config import Settings
 from rag.errors import GenerationError
-from rag.extractive import best_sentences, extractive_text
 from rag.media import MediaStore
 from rag.prompt import (
     build_messages,
@@ -215,10 +215,17 @@ class QueryOrchestrator:
         embedder = self.retriever.embedders.get("text")
         if embedder is not None and "text" in embedder.modalities:
             sparse = self.retriever.sparse
-            terms = sparse.terms if sparse is not None else None
-            picked = best_sentences([question, query], sources, embedder, shown=shown, terms=terms)
-            if picked:
-                text, cited = extractive_text(picked, sources)
+            adjacent = self.retriever.adjacent([s.hit for s in sources])
+            found = extractive.answer(
+                [question, query],
+                sources,
+                embedder,
+                adjacent=adjacent,
+                shown=shown,
+                terms=sparse.terms if sparse is not None else None,
+            )
+            if found is not None:
+                text, cited, sources = found
         answer = Answer(
             question=question,
             text=text,

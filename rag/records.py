@@ -285,6 +285,15 @@ class Hit(_Boundary):
     anchors: list[Anchor] = Field(
         default_factory=list, exclude=True, repr=False, description="Stored positions of the text (rag.regions)."
     )
+    context_of: str | None = Field(
+        default=None,
+        description="For a chunk that an extractive answer quotes from next to a retrieved hit: that hit's id "
+        "(its rank, score and relevance are that hit's). None for a retrieved hit.",
+    )
+    locator: str | None = Field(default=None, exclude=True, repr=False, description="Where in its source.")
+    content_hash: str | None = Field(
+        default=None, exclude=True, repr=False, description="The version of the source the point belongs to."
+    )
 
     @property
     def location(self) -> str:

@@ -9,6 +9,7 @@ a search to some named vectors (one alone, for evaluation and benchmarks); :meth
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -24,7 +25,7 @@ from rag.records import AudioClip, Hit, PointPayload, SearchFilters
 from rag.regions import ANCHORS, hit_regions
 from rag.relevance import Calibrator, cosines, logit
 from rag.sparse import SPARSE_VECTOR, SparseEncoder, SparseVector
-from rag.store import QueryVector, Store, StoredHit, StoreFilter
+from rag.store import UNFINISHED, QueryVector, Store, StoredHit, StoreFilter, point_id
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -39,6 +40,9 @@ def _query_modality(query: object) -> str:
         return "text"
     return "audio" if isinstance(query, AudioClip) else "image"
 
+
+# A text chunk's locator: "chunk-3", or "page-2/chunk-0" in a PDF (its neighbours share the prefix).
+_CHUNK = re.compile(r"(.*?)chunk-(\d+)")
 
 # The modality of the points a named vector holds (dense vectors are named after theirs).
 _VECTOR_MODALITY = {SPARSE_VECTOR: "text"}
@@ -215,6 +219,36 @@ class Retriever:
             for hit, scores, r in zip(hits, raw, relevance, strict=True)
         ]
 
+    def adjacent(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The chunks just before and after each text chunk among ``hits`` (same source and version), not among
+        ``hits`` themselves; each ``context_of`` its hit, with that hit's rank, score and relevance. Looked up by
+        their point ids (one ``retrieve``), which the ingest derives from the source, version and locator."""
+        wanted: dict[str, Hit] = {}
+        for hit in hits:
+            match = _CHUNK.fullmatch(hit.locator or "") if hit.kind == "text" and hit.content_hash else None
+            if match is None:
+                continue
+            prefix, index = match.group(1), int(match.group(2))
+            for other in (index - 1, index + 1):
+                if other >= 0:
+                    key = point_id(hit.tenant, hit.source_id, hit.content_hash or "", f"{prefix}chunk-{other}")
+                    wanted.setdefault(key, hit)
+        known = {hit.id for hit in hits}
+        ids = [key for key in wanted if key not in known]
+        if not ids:
+            return []
+        found = {p.id: p for p in self.store.retrieve(ids, vectors=False, payload=True)}
+        out: list[Hit] = []
+        for key in ids:
+            point, anchor = found.get(key), wanted[key]
+            if point is None or point.payload.get(UNFINISHED) is True:
+                continue
+            neighbour = to_hit(StoredHit(id=key, score=anchor.score, payload=point.payload), anchor.rank)
+            if neighbour.tenant != anchor.tenant or neighbour.source_id != anchor.source_id:
+                continue
+            out.append(neighbour.model_copy(update={"relevance": anchor.relevance, "context_of": anchor.id}))
+        return out
+
     @staticmethod
     def _store_filter(tenant: str, filters: SearchFilters) -> StoreFilter:
         sources: list[str] = []
@@ -254,4 +288,6 @@ def to_hit(stored: StoredHit, rank: int) -> Hit:
         tenant=p.tenant,
         anchors=anchors,
         regions=hit_regions(p.kind, p.page, anchors),
+        locator=p.locator or None,
+        content_hash=p.content_hash or None,
     )

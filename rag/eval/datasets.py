@@ -51,6 +51,16 @@ class CorpusDoc:
         """What is embedded for a text document: BEIR/MTEB's ``title + " " + text``."""
         return f"{self.title} {self.text}".strip() if self.title else self.text.strip()
 
+    @property
+    def document(self) -> tuple[str, str]:
+        """The document as ``rag eval`` writes it for ingest, (file suffix, content): with a title, Markdown with
+        the title as its heading (the words BEIR/MTEB embed, the title on its own line, as a titled document has
+        it: the product does not quote a heading as an answer sentence); without, plain text."""
+        title = " ".join(self.title.split())
+        if not title:
+            return ".txt", self.text.strip()
+        return ".md", f"# {title}\n\n{self.text.strip()}"
+
 
 @dataclass(frozen=True)
 class EvalDataset:

@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag import extractive
 from rag.config import Fusion, Settings
 from rag.errors import ConfigError
 from rag.eval.datasets import EvalDataset
 from rag.eval.metrics import expected_calibration_error, metric_names, per_query
-from rag.extractive import best_sentences, extractive_text
 from rag.markdown import plain_paragraph
 from rag.records import Citation, Hit
 from rag.relevance import describe
@@ -63,6 +63,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EVAL_TENANT = "eval"
+# How the documents of a text dataset are written for ingest (CorpusDoc.document); a kept workspace written
+# otherwise is not reused: its points would not be the ones written now.
+CORPUS_FORMAT = "markdown-title"
 FUSED = "fused"
 RERANKED = "fused+rerank"
 _MAX_DEPTH = 1000
@@ -208,7 +211,13 @@ class EvalWorkspace:
         elif keep:
             self.path = (settings.data_dir / "eval" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{token}").resolve()
             self.path.mkdir(parents=True)
-            record = {"dataset": dataset, "documents": documents, "collection": collection, "server": not embedded}
+            record = {
+                "dataset": dataset,
+                "documents": documents,
+                "corpus_format": CORPUS_FORMAT,
+                "collection": collection,
+                "server": not embedded,
+            }
             (self.path / self.RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
         else:
             self.path = Path(tempfile.mkdtemp(prefix=f"rag-eval-{slug}-"))
@@ -241,6 +250,11 @@ class EvalWorkspace:
         if server != (settings.qdrant.url is not None):
             where = "a Qdrant server" if server else "the embedded store"
             raise ConfigError(f"{candidate}: kept in {where}; set RAG_QDRANT__URL as it was then")
+        if kept.get("corpus_format") != CORPUS_FORMAT:
+            raise ConfigError(
+                f"{candidate}: kept by an older rag eval, which wrote the documents differently "
+                f"(format {kept.get('corpus_format')!r}, now {CORPUS_FORMAT!r}); evaluate it afresh (without --reuse)"
+            )
         if kept.get("dataset") != dataset or kept.get("documents") != documents:
             raise ConfigError(
                 f"{candidate}: kept for dataset {kept.get('dataset')!r} with {kept.get('documents')} documents, "
@@ -266,12 +280,13 @@ class EvalWorkspace:
 
 
 def _write_text_corpus(dataset: EvalDataset, folder: Path) -> dict[str, str]:
-    """One ``.txt`` file per document (its BEIR/MTEB text); returns resolved path -> document id."""
+    """One file per document (:attr:`~rag.eval.datasets.CorpusDoc.document`); returns resolved path -> document id."""
     mapping: dict[str, str] = {}
     for index, doc in enumerate(dataset.corpus):
-        path = folder / f"{index // 1000:04d}" / f"{index:07d}.txt"
+        suffix, content = doc.document
+        path = folder / f"{index // 1000:04d}" / f"{index:07d}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(doc.indexed_text + "\n", encoding="utf-8")
+        path.write_text(content + "\n", encoding="utf-8")
         mapping[str(path.resolve())] = doc.id
     return mapping
 
@@ -580,15 +595,16 @@ def _mode_fusion(mode: str) -> Fusion | None:
 def _evidence_in_answer(
     question: str, hits: Sequence[Hit], evidence: Sequence[str], retriever: Retriever, gate: float
 ) -> bool:
-    """Whether the extractive answer built from ``hits`` (those passing the gate, as the answer step takes
-    them) contains one of the ``evidence`` sentences; a refused question contains none."""
+    """Whether the extractive answer built from ``hits`` (those passing the gate, and their neighbouring chunks,
+    as the answer step takes them) contains one of the ``evidence`` sentences; a refused question contains none."""
     passing = [h for h in hits if h.relevance is None or h.relevance >= gate]
     sources = [Citation(number=i, hit=h) for i, h in enumerate(passing, start=1)]
     embedder = retriever.embedders.get("text")
     if not sources or embedder is None:
         return False
     terms = retriever.sparse.terms if retriever.sparse is not None else None
-    answer = _folded(extractive_text(best_sentences([question], sources, embedder, terms=terms), sources)[0])
+    found = extractive.answer([question], sources, embedder, adjacent=retriever.adjacent(passing), terms=terms)
+    answer = _folded(found[0]) if found is not None else ""
     return any(_folded(plain_paragraph(sentence)) in answer for sentence in evidence)
 
 

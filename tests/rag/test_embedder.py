@@ -1,4 +1,4 @@
-"""The embedder wrapper: chunking's tokenization runs beside an embedding in progress."""
+"""The embedder wrapper: chunking's tokenization runs beside an embedding in progress; token vectors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rag.embedder import _whitespace_local
+from rag.errors import RagError
 
 
 def test_token_spans_do_not_wait_for_an_embedding_in_progress(loaded_models: Callable[[str], Any]):
@@ -67,3 +69,23 @@ def test_whitespace_local_tokens_refuse_unknown_pipeline_parts(loaded_models: Ca
     assert _whitespace_local(tokenizer) is False  # Punctuation is not in the known-local list
     tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit()])
     assert _whitespace_local(tokenizer) is True
+
+
+def test_token_vectors_only_for_mean_pooled_text_models(loaded_models: Callable[[str], Any]):
+    """MiniLM mean-pools its token vectors: they can be matched one by one, without CLS/SEP; Qwen3-VL
+    (last-token pooling) and CLIP (no pooling module) cannot."""
+    minilm = loaded_models("minilm").embedders["text"]
+    assert minilm.token_level is True
+    tokens = minilm.encode_tokens(["Helios battery warranty", ""], query=True)
+    words = minilm._tokenizer.tokenize("Helios battery warranty")  # WordPiece: no [CLS]/[SEP]
+    assert [t.shape for t in tokens] == [(len(words), minilm.dimension), (0, minilm.dimension)]
+    assert np.allclose(np.linalg.norm(tokens[0], axis=1), 1.0, atol=1e-5)
+    # A word's token matches itself in another text better than another word's token does.
+    other = minilm.encode_tokens(["The battery"], query=False)[0]
+    battery = words.index("battery")
+    assert float((tokens[0][battery] @ other.T).max()) > float((tokens[0][0] @ other.T).max())
+    assert loaded_models("qwen").embedders["text"].token_level is False
+    clip = loaded_models("clip").embedders["image"]
+    assert clip.token_level is False
+    with pytest.raises(RagError, match="no token vectors"):
+        clip.encode_tokens(["a cat"], query=True)

@@ -1,4 +1,5 @@
-"""The extractive answer's sentence choice: cosine to the question, the question's rarer terms, source rank."""
+"""The extractive answer's sentence choice: cosine or token matches to the question, the question's rarer terms,
+source rank; the chunks next to the sources."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from rag.extractive import RANK_PENALTY, best_sentences
+from rag.extractive import RANK_PENALTY, answer, best_sentences
 from rag.records import Citation, Hit
 from rag.sparse import Bm25Encoder
 
@@ -74,3 +75,59 @@ def test_a_slightly_closer_sentence_of_a_lower_ranked_source_loses_to_the_first_
     assert best_sentences(["Does it restart after a fault?"], sources, embedder, count=1) == [(1, 0, first)]
     # Both are shown when two are asked for, in reading order.
     assert [n for n, _, _ in best_sentences(["Does it restart?"], sources, embedder, count=2)] == [1, 2]
+
+
+class _Tokens:
+    """A mean-pooled model in miniature: each word is its own token, one-hot per distinct word, so a question
+    token matches a sentence (cosine 1) exactly when the sentence holds that word."""
+
+    token_level = True
+    dimension = 64
+
+    def _vector(self, word: str) -> np.ndarray:
+        out = np.zeros(self.dimension, dtype=np.float32)
+        out[sum(map(ord, word)) % self.dimension] = 1.0
+        return out
+
+    def encode_tokens(self, texts: Sequence[str], *, query: bool) -> list[np.ndarray]:
+        words = [[w.strip(".,?").lower() for w in t.split()] for t in texts]
+        return [np.stack([self._vector(w) for w in ws]) if ws else np.zeros((0, self.dimension)) for ws in words]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:  # never called on the token path
+        raise AssertionError("sentence vectors asked for")
+
+    encode_documents = encode_queries
+
+
+def test_token_by_token_the_sentence_matching_the_rare_words_wins():
+    sources = [
+        _source(1, "The battery warranty covers the battery for years. Contact the battery maker for help."),
+        _source(2, "Salt water voids the warranty of the Helios unit."),
+    ]
+    picked = best_sentences(["does salt water void the helios warranty"], sources, cast("Any", _Tokens()), count=1)
+    assert picked == [(2, 0, "Salt water voids the warranty of the Helios unit.")]
+
+
+def test_an_adjacent_chunk_is_quoted_as_a_source_of_its_own():
+    """The fact lies in the chunk after the retrieved one: its sentence is quoted and cited with a new number,
+    placed (ranked) as the hit it adjoins; an adjacent chunk that is not quoted is not listed."""
+    sources = [
+        _source(1, "The Helios battery is installed by a certified electrician in one day."),
+        _source(2, "Inverters convert direct current to alternating current for the home."),
+    ]
+    after = _source(9, "The Helios battery warranty lasts twelve years from installation.").hit.model_copy(
+        update={"id": "id-1-next", "context_of": "id-1", "char_start": 70, "char_end": 140}
+    )
+    unrelated = _source(9, "Inverters hum quietly while they work.").hit.model_copy(
+        update={"id": "id-2-next", "context_of": "id-2"}
+    )
+    embedder = cast("Any", _Tokens())
+    found = answer(["how long does the helios battery warranty last"], sources, embedder, adjacent=[after, unrelated])
+    assert found is not None
+    text, cited, final = found
+    assert [c.number for c in final] == [1, 2, 3] and final[2].hit.id == "id-1-next"
+    assert "The Helios battery warranty lasts twelve years from installation. [3]" in text
+    assert 3 in cited
+    # A chunk already among the sources is not a candidate twice.
+    twice = answer(["helios warranty"], sources, embedder, adjacent=[sources[0].hit])
+    assert twice is not None and [c.number for c in twice[2]] == [1, 2]

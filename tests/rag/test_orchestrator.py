@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ def test_without_llm_the_answer_is_extractive_with_correct_citations(make_ingest
     for source in answer.sources:
         assert source.hit.location in source.label
     # The answer shows the sentence that answers, not the first lines of the passage (a heading, an intro).
-    assert "carries a 12-year warranty from the date of installation. [1]" in answer.text
+    assert "The Helios 400 battery carries a 12-year warranty from the date of installation." in answer.text
+    assert re.search(r"12-year warranty from the date of installation\.[^\[\n]*\[1\]", answer.text)  # cited [1]
     assert "#" not in answer.text
 
 
@@ -261,3 +263,41 @@ def test_the_orchestrator_gets_the_reason_there_is_no_reranker_from_loading_it(m
     finally:
         rag.close()
     assert note is not None and note.startswith("no reranker in profile offline")
+
+
+def test_adjacent_chunks_are_found_by_their_ids_and_quoted_with_their_own_citation(make_rag, tmp_path: Path):
+    """Each text hit's chunks before and after (same source, same version) come back with the hit they adjoin;
+    a hit's own neighbours among the hits are not repeated; an extractive answer quoting one cites it apart."""
+    paragraphs = [
+        "The Heron pump moves rain water from the tank to the garden beds every morning.",
+        "Its impeller seal must be replaced every eighteen months, or sooner when it drips.",
+        "The tank holds four thousand litres and has an overflow pipe to the street drain.",
+        "Gutters should be cleared of leaves each autumn so the tank keeps filling.",
+    ]
+    (tmp_path / "pump.md").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    rag = make_rag("minilm", data_dir=tmp_path / "data", chunking={"tokens": 24, "overlap": 0})
+    assert rag.ingest([tmp_path / "pump.md"], progress=False).ok
+    retriever, _ = rag.search_roles()
+    hits = retriever.search("the tank's overflow pipe to the street drain", tenant="default", limit=4)
+    by_locator = {h.locator: h for h in hits}
+    assert sorted(by_locator) == ["chunk-0", "chunk-1", "chunk-2", "chunk-3"]
+    middle = by_locator["chunk-2"]
+    found = retriever.adjacent([middle])
+    assert sorted((h.locator, h.context_of) for h in found) == [("chunk-1", middle.id), ("chunk-3", middle.id)]
+    assert all(h.rank == middle.rank and h.relevance == middle.relevance for h in found)
+    assert "impeller seal" in next(h.text for h in found if h.locator == "chunk-1")
+    assert retriever.adjacent([by_locator["chunk-0"], by_locator["chunk-1"]]) == [
+        h for h in retriever.adjacent([by_locator["chunk-1"]]) if h.locator == "chunk-2"
+    ]
+    # The answer step asks for them and cites a quoted one after the retrieved sources.
+    said = "The overflow pipe of the rain water tank drains into the street drain."
+
+    def adjacent(hits: list[Any]) -> list[Any]:
+        return [hits[0].model_copy(update={"id": "next-to-first", "text": said, "context_of": hits[0].id})]
+
+    retriever.adjacent = adjacent  # type: ignore[method-assign]
+    answer = rag.answer("Where does the overflow pipe of the rain water tank drain?")
+    assert answer.outcome == "extractive"
+    last = answer.sources[-1]
+    assert last.hit.id == "next-to-first" and f"{said} [{last.number}]" in answer.text
+    assert last.number in answer.cited and last.number == len(answer.sources)

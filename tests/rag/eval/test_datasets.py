@@ -19,6 +19,8 @@ def test_beir_sample_loads_with_graded_qrels_and_mteb_document_text(tmp_path: Pa
     assert ds.judged_queries == [q for q, _, _ in BEIR_QUERIES]
     doc = ds.corpus[0]
     assert doc.indexed_text == f"{doc.title} {doc.text}"  # as BEIR/MTEB feed sentence-transformers
+    # Written for ingest as a titled document: the title a Markdown heading, on its own line.
+    assert doc.document == (".md", f"# {doc.title}\n\n{doc.text}")
     long = load_dataset(write_beir_sample(tmp_path / "long", long_docs=True))
     assert len(long.corpus) == 64 and len(long.judged_queries) == 28
 
@@ -53,6 +55,7 @@ def test_qrels_without_header_and_unknown_documents_are_tolerated(tmp_path: Path
     ds = load_dataset(root)
     assert ds.qrels == {"q": {"1": 1}} and ds.judged_queries == ["q"]
     assert ds.corpus[1].indexed_text == "two"
+    assert ds.corpus[1].document == (".txt", "two")
 
 
 @pytest.mark.parametrize(
