@@ -231,12 +231,9 @@ class SentenceTransformerEmbedder:
             return []
         method = self._model.encode_query if query else self._model.encode_document
         with self._lock.hold(urgent=True):
-            masks = [
-                self._tokenizer(
-                    text, truncation=True, max_length=self.max_tokens, return_special_tokens_mask=True, verbose=False
-                )["special_tokens_mask"]
-                for text in texts
-            ]
+            masks = self._tokenizer(
+                list(texts), truncation=True, max_length=self.max_tokens, return_special_tokens_mask=True, verbose=False
+            )["special_tokens_mask"]
             found = method(
                 list(texts),
                 batch_size=self.batch_size,
