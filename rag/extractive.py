@@ -29,7 +29,6 @@ the neighbouring chunks.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -150,10 +149,15 @@ def _token_scores(embedder: Embedder, queries: Sequence[str], sentences: Sequenc
         best = np.full((len(sentences), len(query)), -1.0, dtype=np.float32)
         present = lengths > 0
         best[present] = np.maximum.reduceat(similarity, starts[present], axis=1).T
-        found = (best > TOKEN_MATCH).sum(axis=0)
-        weights = np.log1p(len(sentences) / (found + 0.5))
+        weights = _rarity((best > TOKEN_MATCH).sum(axis=0), len(sentences))
         total += best @ weights / weights.sum()
     return total / len(queries)
+
+
+def _rarity(found: np.ndarray, n: int) -> np.ndarray:
+    """The weight of a question term or token found in ``found`` of ``n`` candidate sentences:
+    ``log(1 + n / (found + 0.5))`` (BM25's IDF shape): high for what few sentences hold."""
+    return np.log1p(n / (found + 0.5))
 
 
 def _words(text: str) -> list[str]:
@@ -163,12 +167,12 @@ def _words(text: str) -> list[str]:
 def _term_overlap(
     queries: Sequence[str], sentences: Sequence[str], terms: Callable[[str], Iterable[str]]
 ) -> np.ndarray:
-    """Per sentence, the weighted share of the queries' terms it holds; a term's weight is its inverse
-    frequency among ``sentences`` (``log(1 + n / (df + 0.5))``)."""
+    """Per sentence, the weighted share of the queries' terms it holds; a term's weight is its :func:`_rarity`
+    among ``sentences``."""
     wanted = {t for q in queries for t in terms(q)}
     held = [set(terms(s)) & wanted for s in sentences]
     n = len(sentences)
-    weight = {t: math.log(1.0 + n / (sum(t in h for h in held) + 0.5)) for t in wanted}
+    weight = {t: float(_rarity(np.array(sum(t in h for h in held)), n)) for t in wanted}
     total = sum(weight.values())
     if total <= 0:
         return np.zeros(n, dtype=np.float32)
